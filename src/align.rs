@@ -1,0 +1,1 @@
+//! align stage (in progress).

@@ -1,0 +1,1 @@
+//! load stage (in progress).

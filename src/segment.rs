@@ -1,0 +1,1 @@
+//! segment stage (in progress).

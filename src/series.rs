@@ -1,0 +1,1 @@
+//! series stage (in progress).
