@@ -1,1 +1,0 @@
-//! report stage (in progress).
