@@ -1,1 +1,219 @@
-//! load stage (in progress).
+//! load stage: reads a photo file into an RGB image as a person sees it (EXIF orientation
+//! applied), with its capture date, refusing over-large images before decoding them.
+//!
+//! Takes a path; gives a [`Photo`]. The format comes from the file's content, not its
+//! extension, so a JPEG named `.png` still loads.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+
+use crate::definitions::Rgb;
+use crate::error::{Error, Result};
+
+/// Options of the load stage.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Largest accepted photo, in pixels (width × height). Default: 100 megapixels.
+    pub max_pixels: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { max_pixels: 100_000_000 }
+    }
+}
+
+/// Where a capture date came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateSource {
+    Exif,
+    FileName,
+    None,
+}
+
+impl DateSource {
+    /// The report's spelling: `exif`, `file_name`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateSource::Exif => "exif",
+            DateSource::FileName => "file_name",
+            DateSource::None => "none",
+        }
+    }
+}
+
+/// A decoded photo, oriented as a person sees it.
+#[derive(Clone, Debug)]
+pub struct Photo {
+    pub image: Rgb,
+    pub path: PathBuf,
+    /// File name only: reports carry names, not absolute paths.
+    pub name: String,
+    pub date: Option<NaiveDate>,
+    pub date_source: DateSource,
+}
+
+/// Loads a photo: JPEG, PNG, TIFF or WebP, any bit depth or colour type, converted to 8-bit RGB.
+///
+/// # Errors
+/// [`Error::Load`] naming the file and the reason: missing, a directory, unreadable, empty,
+/// not an image, corrupt or truncated, or larger than `opts.max_pixels`.
+pub fn load_photo(path: &Path, opts: &LoadOptions) -> Result<Photo> {
+    let fail = |reason: String| Error::Load { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| fail(io_reason(&e)))?;
+    if meta.is_dir() {
+        return Err(fail("is a directory, expected a photo file".into()));
+    }
+    if meta.len() == 0 {
+        return Err(fail("empty file (0 bytes)".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(io_reason(&e)))?;
+    let (image, exif) = decode(&bytes, opts).map_err(fail)?;
+    let name = file_name(path);
+    let exif_date = exif.as_deref().and_then(exif_capture_date);
+    let (date, date_source) = match (exif_date, date_in_name(&name)) {
+        (Some(d), _) => (Some(d), DateSource::Exif),
+        (None, Some(d)) => (Some(d), DateSource::FileName),
+        (None, None) => (None, DateSource::None),
+    };
+    Ok(Photo { image, path: path.to_path_buf(), name, date, date_source })
+}
+
+/// Decodes in memory; returns the oriented RGB image and the raw EXIF chunk, if any.
+fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<Vec<u8>>), String> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let Some(format) = reader.format() else {
+        return Err("not a recognised image format (expected JPEG, PNG, TIFF or WebP)".into());
+    };
+    let mut reader = reader;
+    // The decoder allocates from the header's dimensions: bound the allocation before decoding
+    // so a decompression bomb is refused instead of exhausting memory.
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(opts.max_pixels.saturating_mul(8).max(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("cannot decode {format:?}: {e}"))?;
+    let (width, height) = decoder.dimensions();
+    let pixels = width as u64 * height as u64;
+    if pixels > opts.max_pixels {
+        return Err(format!(
+            "image is {width}×{height} ({:.1} megapixels), over the limit of {:.1} megapixels",
+            pixels as f64 / 1e6,
+            opts.max_pixels as f64 / 1e6
+        ));
+    }
+    if width < 16 || height < 16 {
+        return Err(format!("image is {width}×{height} pixels, too small to measure (min 16×16)"));
+    }
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| format!("corrupt or truncated {format:?} data: {e}"))?;
+    image.apply_orientation(orientation);
+    Ok((image.to_rgb8(), exif))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The file name of `path`, lossily converted to text.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// EXIF DateTimeOriginal (else DateTime) as a date.
+fn exif_capture_date(raw: &[u8]) -> Option<NaiveDate> {
+    let exif = exif::Reader::new().read_raw(raw.to_vec()).ok()?;
+    [exif::Tag::DateTimeOriginal, exif::Tag::DateTime].iter().find_map(|tag| {
+        let field = exif.get_field(*tag, exif::In::PRIMARY)?;
+        match &field.value {
+            exif::Value::Ascii(parts) => {
+                let text = String::from_utf8_lossy(parts.first()?);
+                // EXIF writes "YYYY:MM:DD HH:MM:SS".
+                NaiveDate::parse_from_str(text.get(..10)?, "%Y:%m:%d").ok()
+            }
+            _ => None,
+        }
+    })
+}
+
+/// The first valid `YYYY-MM-DD` (or `YYYY_MM_DD`, `YYYYMMDD`) found in a file name.
+pub fn date_in_name(name: &str) -> Option<NaiveDate> {
+    let bytes = name.as_bytes();
+    let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    for start in 0..bytes.len() {
+        // Do not start inside a longer run of digits.
+        if start > 0 && digit(start - 1) {
+            continue;
+        }
+        if !(0..4).all(|k| digit(start + k)) {
+            continue;
+        }
+        let candidates = [(10, "%Y-%m-%d"), (10, "%Y_%m_%d"), (8, "%Y%m%d")];
+        for (len, fmt) in candidates {
+            if let Some(text) = name.get(start..start + len)
+                && !digit(start + len)
+                && let Ok(date) = NaiveDate::parse_from_str(text, fmt)
+            {
+                return Some(date);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_file_names() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd);
+        assert_eq!(date_in_name("2026-01-05_s0.jpg"), d(2026, 1, 5));
+        assert_eq!(date_in_name("cheek_2025_12_31.png"), d(2025, 12, 31));
+        assert_eq!(date_in_name("IMG_20240229_1200.jpg"), d(2024, 2, 29));
+        assert_eq!(date_in_name("IMG_1234.jpg"), None);
+        assert_eq!(date_in_name("2026-13-40.jpg"), None);
+    }
+
+    #[test]
+    fn refuses_over_large_before_decoding() {
+        // A valid PNG header declaring 20000×20000 pixels with no pixel data.
+        let mut img = image::RgbImage::new(32, 32);
+        img.put_pixel(0, 0, image::Rgb([1, 2, 3]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        // Patch IHDR width/height (bytes 16..24) and leave the CRC wrong: the size check
+        // must fire first either way.
+        png[16..20].copy_from_slice(&20000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&20000u32.to_be_bytes());
+        let opts = LoadOptions { max_pixels: 1_000_000 };
+        let err = decode(&png, &opts).unwrap_err();
+        assert!(err.contains("limit") || err.contains("decode"), "{err}");
+    }
+
+    #[test]
+    fn decodes_png_and_applies_nothing_without_exif() {
+        let mut img = image::RgbImage::new(40, 20);
+        img.put_pixel(39, 0, image::Rgb([200, 10, 10]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let (rgb, exif) = decode(&png, &LoadOptions::default()).unwrap();
+        assert_eq!(rgb.dimensions(), (40, 20));
+        assert_eq!(rgb.get_pixel(39, 0).0, [200, 10, 10]);
+        assert!(exif.is_none());
+    }
+}
