@@ -8,7 +8,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::definitions::Rgb;
 use crate::error::{Error, Result};
@@ -90,6 +90,11 @@ fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<
     let Some(format) = reader.format() else {
         return Err("not a recognised image format (expected JPEG, PNG, TIFF or WebP)".into());
     };
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // Decoders pad a cut-off JPEG with grey and report success: refuse it here instead
+        // of measuring a half-grey photo.
+        return Err("truncated JPEG (no end-of-image marker after the last scan)".into());
+    }
     let mut reader = reader;
     // The decoder allocates from the header's dimensions: bound the allocation before decoding
     // so a decompression bomb is refused instead of exhausting memory.
@@ -117,6 +122,15 @@ fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<
         .map_err(|e| format!("corrupt or truncated {format:?} data: {e}"))?;
     image.apply_orientation(orientation);
     Ok((image.to_rgb8(), exif))
+}
+
+/// A complete JPEG has an end-of-image marker (FF D9) after its last start-of-scan (FF DA).
+/// Entropy-coded data byte-stuffs every FF, so the pair cannot occur by chance inside a scan;
+/// an EXIF thumbnail's own markers come before the main image's scans.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    matches!((last_scan, last_end), (Some(s), Some(e)) if e > s)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -189,6 +203,17 @@ mod tests {
         assert_eq!(date_in_name("2026-13-40.jpg"), None);
     }
 
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn refuses_over_large_before_decoding() {
         // A valid PNG header declaring 20000×20000 pixels with no pixel data.
@@ -196,13 +221,25 @@ mod tests {
         img.put_pixel(0, 0, image::Rgb([1, 2, 3]));
         let mut png = Vec::new();
         img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-        // Patch IHDR width/height (bytes 16..24) and leave the CRC wrong: the size check
-        // must fire first either way.
+        // Patch IHDR width/height (bytes 16..24) and its CRC: a valid header over no data.
         png[16..20].copy_from_slice(&20000u32.to_be_bytes());
         png[20..24].copy_from_slice(&20000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
         let opts = LoadOptions { max_pixels: 1_000_000 };
         let err = decode(&png, &opts).unwrap_err();
-        assert!(err.contains("limit") || err.contains("decode"), "{err}");
+        assert!(err.contains("over the limit"), "{err}");
+    }
+
+    #[test]
+    fn refuses_truncated_jpeg() {
+        let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 90]));
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        assert!(decode(&jpeg, &LoadOptions::default()).is_ok());
+        let cut = &jpeg[..jpeg.len() - 40];
+        let err = decode(cut, &LoadOptions::default()).unwrap_err();
+        assert!(err.contains("truncated JPEG"), "{err}");
     }
 
     #[test]
