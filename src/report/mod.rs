@@ -1,9 +1,28 @@
 //! report stage: turns a measured series into `report.json`, `metrics.csv`, `report.html`
 //! and overlay PNGs. The data model below is the JSON schema (DESIGN.md "Outputs").
 
+use std::path::Path;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::definitions::Homography;
+use crate::definitions::{Homography, Mask, Rgb};
+use crate::{Error, Result};
+
+mod atomic;
+mod chart;
+mod csv;
+mod html;
+mod json;
+mod overlay;
+
+pub use atomic::write_atomic;
+pub use overlay::{LINE_COLOUR, SCAR_COLOUR, draw_overlay};
+
+/// File names in the output folder (overlays are named per session by `SessionReport::overlay`).
+pub const JSON_FILE: &str = "report.json";
+pub const CSV_FILE: &str = "metrics.csv";
+pub const HTML_FILE: &str = "report.html";
 
 /// Bumped whenever a field changes meaning or is removed.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -131,3 +150,100 @@ pub struct StageTimings {
     pub measure: f64,
     pub report: f64,
 }
+
+/// Images of one session for the visual outputs, all in the BASELINE frame and of the same size.
+#[derive(Clone, Debug)]
+pub struct SessionVisuals {
+    /// The session's photo warped into the baseline frame (the baseline photo itself for
+    /// session 0), photometrically matched.
+    pub aligned: Rgb,
+    /// `aligned` with its segmentation drawn on it ([`draw_overlay`]).
+    pub overlay: Rgb,
+    /// Where `aligned` holds real pixels (255) rather than fill outside the warped photo.
+    pub valid: Mask,
+}
+
+/// Writes `report.json`, `metrics.csv`, `report.html` and one overlay PNG per session (file
+/// name `SessionReport::overlay`) into `out_dir`, creating it if missing. Every file is
+/// written atomically ([`write_atomic`]); PNGs carry no metadata. `visuals[i]` belongs to
+/// `report.sessions[i]`.
+///
+/// # Errors
+/// [`Error::Output`] naming the file that could not be written (or the folder that could not
+/// be created) and why; also when `visuals` does not match the sessions one to one, or an
+/// overlay name is not a plain file name.
+pub fn write_all(report: &Report, visuals: &[SessionVisuals], out_dir: &Path) -> Result<()> {
+    let fail = |name: &str, reason: String| Error::Output {
+        path: out_dir.join(name),
+        reason,
+    };
+    if visuals.len() != report.sessions.len() {
+        return Err(Error::Output {
+            path: out_dir.to_path_buf(),
+            reason: format!(
+                "{} sessions but {} sets of images",
+                report.sessions.len(),
+                visuals.len()
+            ),
+        });
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::Output {
+        path: out_dir.to_path_buf(),
+        reason: format!("cannot create folder: {e}"),
+    })?;
+    for session in &report.sessions {
+        if !is_plain_file_name(&session.overlay) {
+            return Err(fail(
+                &session.overlay,
+                "overlay name must be a plain file name".to_string(),
+            ));
+        }
+    }
+
+    write_atomic(
+        &out_dir.join(JSON_FILE),
+        &json::render(report).map_err(|e| fail(JSON_FILE, e))?,
+    )?;
+    write_atomic(
+        &out_dir.join(CSV_FILE),
+        &csv::render(report).map_err(|e| fail(CSV_FILE, e))?,
+    )?;
+    // Encoding dominates here; one session per task.
+    report
+        .sessions
+        .par_iter()
+        .zip(visuals)
+        .try_for_each(|(session, v)| {
+            let png = encode_png(&v.overlay).map_err(|e| fail(&session.overlay, e))?;
+            write_atomic(&out_dir.join(&session.overlay), &png)
+        })?;
+    let page = html::render(report, visuals).map_err(|e| fail(HTML_FILE, e))?;
+    write_atomic(&out_dir.join(HTML_FILE), page.as_bytes())
+}
+
+/// PNG bytes of `image`: only the IHDR, IDAT and IEND chunks, so no metadata of any kind.
+pub fn encode_png(image: &Rgb) -> std::result::Result<Vec<u8>, String> {
+    use image::ImageEncoder as _;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| format!("cannot encode PNG: {e}"))?;
+    Ok(bytes)
+}
+
+/// A name that stays inside the output folder: one normal path component.
+fn is_plain_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,0 @@
-//! align stage (in progress).

@@ -1,0 +1,362 @@
+//! align stage: brings a later photo of the same skin area into the baseline photo's frame and
+//! says how good that alignment is.
+//!
+//! Takes two RGB photos (baseline, later) and gives an [`Alignment`]: the homography mapping
+//! later pixels to baseline pixels (full resolution, DESIGN.md), match statistics, overlap,
+//! correlation and a status (ok / poor / failed, with the reason). [`warp_to_baseline`] and
+//! [`warp_classes_to_baseline`] then resample photos and class maps into the baseline frame.
+//!
+//! Method: both photos are turned into locally contrast-normalised gray images (so exposure,
+//! white balance and smooth lighting gradients do not matter), keypoints with rBRIEF
+//! descriptors are matched ([`features`]), a homography is fitted by seeded RANSAC
+//! ([`ransac`]), and then refined coarse-to-fine by inverse-compositional Lucas–Kanade on the
+//! images themselves ([`refine`]), kept only where it raises the correlation. Every step is
+//! deterministic for a given [`AlignOptions::seed`].
+
+mod features;
+mod plane;
+mod ransac;
+mod refine;
+mod warp;
+
+use serde::{Deserialize, Serialize};
+
+use crate::definitions::{Homography, Rgb};
+use plane::{Plane, scale_homography};
+
+pub use warp::{warp_classes_to_baseline, warp_to_baseline};
+
+/// Longest side of the images the intensity refinement works on.
+const WORKING_LONG_SIDE: usize = 1600;
+/// Refinement pyramid levels stop halving below this longest side.
+const COARSEST_LONG_SIDE: usize = 400;
+/// Local contrast normalisation window (Gaussian sigma) as a fraction of the longest side.
+const NORMALISE_SIGMA_FRACTION: f32 = 1.0 / 80.0;
+/// Photos smaller than this (either side) are not aligned.
+const MIN_SIDE: u32 = 64;
+/// Largest plausible scale change between the photos (at equal feature resolution) and
+/// largest plausible ratio of the warp's principal stretches.
+const MAX_SCALE: f64 = 2.0;
+const MAX_ANISOTROPY: f64 = 2.0;
+/// Overlap below which alignment fails, and below which it is poor.
+const FAIL_OVERLAP: f64 = 0.3;
+const POOR_OVERLAP: f64 = 0.6;
+/// Correlation (of locally normalised images) below which alignment fails / is poor.
+const FAIL_CORRELATION: f64 = 0.2;
+const POOR_CORRELATION: f64 = 0.4;
+
+/// How [`align`] works; `Default` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct AlignOptions {
+    /// Features are detected on images downscaled to this longest side (default 1024).
+    pub feature_long_side: u32,
+    /// Most keypoints per photo (default 4000).
+    pub max_features: usize,
+    /// Most RANSAC iterations; fewer when the inlier ratio allows (default 2000).
+    pub ransac_iterations: usize,
+    /// RANSAC inlier distance in pixels at the feature scale (default 3.0).
+    pub ransac_threshold_px: f64,
+    /// Refine the homography on the image intensities (default true).
+    pub refine: bool,
+    /// Fewer RANSAC inliers than this means failed (default 25).
+    pub min_inliers: usize,
+    /// Seed of every random choice (default 0x5eed).
+    pub seed: u64,
+}
+
+impl Default for AlignOptions {
+    fn default() -> Self {
+        AlignOptions {
+            feature_long_side: 1024,
+            max_features: 4000,
+            ransac_iterations: 2000,
+            ransac_threshold_px: 3.0,
+            refine: true,
+            min_inliers: 25,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// How far an alignment can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlignStatus {
+    /// Use it.
+    Ok,
+    /// Usable, but a quality measure is borderline (see the reason).
+    Poor,
+    /// No usable alignment; the homography must not be used.
+    Failed,
+}
+
+/// The result of [`align`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Alignment {
+    /// Maps a LATER pixel (x, y) to BASELINE pixel coordinates, full resolution. When the status
+    /// is failed this is the best estimate found (or the identity) and means nothing.
+    pub later_to_baseline: Homography,
+    /// Putative feature matches (ratio test and mutual check passed).
+    pub matches: usize,
+    /// Matches consistent with the RANSAC homography.
+    pub inliers: usize,
+    /// Reprojection RMS of the inliers under the final homography, in full-resolution baseline px.
+    pub rms_px: f64,
+    /// Fraction of the baseline frame covered by the warped later photo.
+    pub overlap: f64,
+    /// Zero-normalised cross-correlation of the locally normalised baseline and warped later
+    /// photo on the overlap (1 = identical texture, ~0 = unrelated).
+    pub correlation: f64,
+    pub status: AlignStatus,
+    /// Why the status is poor or failed.
+    pub reason: Option<String>,
+}
+
+impl Alignment {
+    fn failed(reason: String, later_to_baseline: Homography, matches: usize, inliers: usize) -> Alignment {
+        Alignment {
+            later_to_baseline,
+            matches,
+            inliers,
+            rms_px: f64::NAN,
+            overlap: 0.0,
+            correlation: 0.0,
+            status: AlignStatus::Failed,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// Aligns `later` onto `baseline`. Never panics on odd input: photos that cannot be aligned
+/// (too small, unrelated, too little overlap) give status [`AlignStatus::Failed`] with a reason.
+pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
+    let (bw, bh) = baseline.dimensions();
+    let (lw, lh) = later.dimensions();
+    if bw.min(bh) < MIN_SIDE || lw.min(lh) < MIN_SIDE {
+        return Alignment::failed(
+            format!("photo too small ({bw}x{bh} and {lw}x{lh}; need {MIN_SIDE} px per side)"),
+            Homography::IDENTITY,
+            0,
+            0,
+        );
+    }
+    let (base_gray, later_gray) = rayon::join(|| Plane::luma(baseline), || Plane::luma(later));
+
+    // 1. Features at a common, modest resolution.
+    let feature_side = (opts.feature_long_side as usize).max(MIN_SIDE as usize);
+    let prepare = |gray: &Plane| {
+        let (small, sx, sy) = gray.shrink_to(feature_side);
+        let sigma = small.w.max(small.h) as f32 * NORMALISE_SIGMA_FRACTION;
+        let feats = features::detect_and_describe(&small.local_normalize(sigma), opts.max_features);
+        (feats, (small.w, small.h), scale_homography(sx, sy))
+    };
+    let ((base_feats, _, base_to_feat), (later_feats, later_feat_size, later_to_feat)) =
+        rayon::join(|| prepare(&base_gray), || prepare(&later_gray));
+    let pairs = features::match_features(&later_feats, &base_feats);
+    let matches = pairs.len();
+    let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (later_feats[i].x, later_feats[i].y)).collect();
+    let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (base_feats[j].x, base_feats[j].y)).collect();
+    let Some(fit) = ransac::ransac(&src, &dst, opts.ransac_iterations, opts.ransac_threshold_px, opts.seed) else {
+        return Alignment::failed(
+            format!("too few inliers (0 < {}); {matches} matches", opts.min_inliers),
+            Homography::IDENTITY,
+            matches,
+            0,
+        );
+    };
+    let inliers = fit.inliers.len();
+    let (Some(feat_to_base), Some(feat_to_later)) = (base_to_feat.inverse(), later_to_feat.inverse()) else {
+        return Alignment::failed("degenerate image size".into(), Homography::IDENTITY, matches, inliers);
+    };
+    let coarse = feat_to_base.after(&fit.h).after(&later_to_feat).normalized();
+    if inliers < opts.min_inliers {
+        return Alignment::failed(format!("too few inliers ({inliers} < {})", opts.min_inliers), coarse, matches, inliers);
+    }
+    // Plausibility is judged at the feature scale, where both photos have the same size, so a
+    // mere difference in camera resolution does not count as a scale change.
+    if let Some(why) = implausible(&fit.h, later_feat_size.0 as f64, later_feat_size.1 as f64) {
+        return Alignment::failed(why, coarse, matches, inliers);
+    }
+
+    // 2. Intensity refinement, coarse to fine, on locally normalised images.
+    let (h, correlation, refine_note) = refine_on_pyramid(&base_gray, &later_gray, coarse, opts.refine);
+
+    // 3. Quality.
+    let rms_px = {
+        let (lf, bf) = (&feat_to_later, &feat_to_base);
+        let sum: f64 = fit
+            .inliers
+            .iter()
+            .map(|&k| {
+                let s = lf.apply(src[k].0, src[k].1).unwrap_or((f64::NAN, f64::NAN));
+                let d = bf.apply(dst[k].0, dst[k].1).unwrap_or((f64::NAN, f64::NAN));
+                ransac::error2(&h, s, d)
+            })
+            .sum();
+        (sum / inliers as f64).sqrt()
+    };
+    let overlap = overlap_fraction(&h, (bw, bh), (lw, lh));
+    let mut failed = Vec::new();
+    let mut poor = Vec::new();
+    if overlap < FAIL_OVERLAP {
+        failed.push(format!("low overlap {overlap:.2}"));
+    } else if overlap < POOR_OVERLAP {
+        poor.push(format!("low overlap {overlap:.2}"));
+    }
+    let after = if refine_note { " after refinement" } else { "" };
+    if correlation < FAIL_CORRELATION {
+        failed.push(format!("low correlation {correlation:.2}{after}"));
+    } else if correlation < POOR_CORRELATION {
+        poor.push(format!("low correlation {correlation:.2}{after}"));
+    }
+    if inliers < 2 * opts.min_inliers {
+        poor.push(format!("few inliers ({inliers} < {})", 2 * opts.min_inliers));
+    }
+    let (status, reason) = if !failed.is_empty() {
+        (AlignStatus::Failed, Some(failed.join("; ")))
+    } else if !poor.is_empty() {
+        (AlignStatus::Poor, Some(poor.join("; ")))
+    } else {
+        (AlignStatus::Ok, None)
+    };
+    Alignment { later_to_baseline: h, matches, inliers, rms_px, overlap, correlation, status, reason }
+}
+
+/// Refines `coarse` (full resolution) on a pyramid of locally normalised images up to
+/// [`WORKING_LONG_SIDE`]. Returns the kept homography, its correlation, and whether the
+/// refinement was tried.
+fn refine_on_pyramid(base_gray: &Plane, later_gray: &Plane, coarse: Homography, refine: bool) -> (Homography, f64, bool) {
+    let (base_w, bsx, bsy) = base_gray.shrink_to(WORKING_LONG_SIDE);
+    let s_bw = scale_homography(bsx, bsy);
+    // Bring the later photo to about the baseline working pixel density, so neither is aliased.
+    let stretch = local_scale(&coarse, later_gray.w as f64 / 2.0, later_gray.h as f64 / 2.0).clamp(0.1, 10.0);
+    let later_long = later_gray.w.max(later_gray.h);
+    let target = ((later_long as f64 * bsx.max(bsy) * stretch).round() as usize).clamp(MIN_SIDE as usize, later_long);
+    let (later_w, lsx, lsy) = later_gray.shrink_to(target);
+    let s_lw = scale_homography(lsx, lsy);
+    let (Some(s_bw_inv), Some(s_lw_inv)) = (s_bw.inverse(), s_lw.inverse()) else {
+        return (coarse, 0.0, false);
+    };
+    let to_working = |h: &Homography| s_bw.after(h).after(&s_lw_inv);
+    let from_working = |h: &Homography| s_bw_inv.after(h).after(&s_lw).normalized();
+    let mut hw = to_working(&coarse);
+    let sigma_b = base_w.w.max(base_w.h) as f32 * NORMALISE_SIGMA_FRACTION;
+    let sigma_l = sigma_b / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
+    let (base_n, later_n) = rayon::join(|| base_w.local_normalize(sigma_b), || later_w.local_normalize(sigma_l));
+    let (corr0, _) = refine::correlation(&base_n, &later_n, &hw);
+    if !refine {
+        return (coarse, corr0, false);
+    }
+    // Pyramid: level k is the working image halved k times, with its scale maps.
+    let mut levels = vec![(base_n.clone(), later_n.clone(), Homography::IDENTITY, Homography::IDENTITY)];
+    while let Some((b, l, sb, sl)) = levels.last() {
+        if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 4 {
+            break;
+        }
+        let half = |p: &Plane| p.resize(p.w.div_ceil(2), p.h.div_ceil(2));
+        let (b2, l2) = rayon::join(|| half(b), || half(l));
+        let sb2 = scale_homography(b2.w as f64 / b.w as f64, b2.h as f64 / b.h as f64).after(sb);
+        let sl2 = scale_homography(l2.w as f64 / l.w as f64, l2.h as f64 / l.h as f64).after(sl);
+        levels.push((b2, l2, sb2, sl2));
+    }
+    let refined = levels.iter().enumerate().rev().try_fold(hw, |hw, (k, (b, l, sb, sl))| {
+        let iterations = if k + 1 == levels.len() { 40 } else { 15 };
+        let (sb_inv, sl_inv) = (sb.inverse()?, sl.inverse()?);
+        let hl = sb.after(&hw).after(&sl_inv);
+        let out = refine::refine_level(b, l, &hl, iterations);
+        Some(sb_inv.after(&out).after(sl).normalized())
+    });
+    if let Some(refined) = refined {
+        let (corr1, _) = refine::correlation(&base_n, &later_n, &refined);
+        let plausible = implausible(&refined, later_w.w as f64, later_w.h as f64).is_none()
+            || implausible(&hw, later_w.w as f64, later_w.h as f64).is_some();
+        if corr1 > corr0 && plausible {
+            hw = refined;
+            return (from_working(&hw), corr1, true);
+        }
+    }
+    (from_working(&hw), corr0, true)
+}
+
+/// The warp's linear scale (√|det J|) at (x, y).
+fn local_scale(h: &Homography, x: f64, y: f64) -> f64 {
+    let m = &h.0;
+    let w = m[2][0] * x + m[2][1] * y + m[2][2];
+    if w.abs() < 1e-12 {
+        return 1.0;
+    }
+    let (u, v) = ((m[0][0] * x + m[0][1] * y + m[0][2]) / w, (m[1][0] * x + m[1][1] * y + m[1][2]) / w);
+    let j = [
+        [(m[0][0] - u * m[2][0]) / w, (m[0][1] - u * m[2][1]) / w],
+        [(m[1][0] - v * m[2][0]) / w, (m[1][1] - v * m[2][1]) / w],
+    ];
+    (j[0][0] * j[1][1] - j[0][1] * j[1][0]).abs().sqrt()
+}
+
+/// Why `h` (later → baseline, both at the same feature scale; later is `w` × `h` there) cannot
+/// be a photo of the same skin from a similar viewpoint, or `None` when it can.
+fn implausible(h: &Homography, w: f64, hgt: f64) -> Option<String> {
+    let corners = [(0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, hgt - 1.0), (0.0, hgt - 1.0)];
+    let m = &h.0;
+    if corners.iter().any(|&(x, y)| m[2][0] * x + m[2][1] * y + m[2][2] <= 0.0) {
+        return Some("degenerate homography (photo maps through infinity)".into());
+    }
+    let quad: Vec<(f64, f64)> = corners.iter().filter_map(|&(x, y)| h.apply(x, y)).collect();
+    if quad.len() != 4 {
+        return Some("degenerate homography".into());
+    }
+    // In image axes (y down) the corners run clockwise: every turn has a positive cross product.
+    let turns: Vec<f64> = (0..4)
+        .map(|i| {
+            let (a, b, c) = (quad[i], quad[(i + 1) % 4], quad[(i + 2) % 4]);
+            (b.0 - a.0) * (c.1 - b.1) - (b.1 - a.1) * (c.0 - b.0)
+        })
+        .collect();
+    if turns.iter().any(|&t| t <= 0.0) {
+        return Some("implausible homography (warped frame is mirrored or not convex)".into());
+    }
+    let area = 0.5 * (0..4).map(|i| quad[i].0 * quad[(i + 1) % 4].1 - quad[(i + 1) % 4].0 * quad[i].1).sum::<f64>().abs();
+    let scale = (area / ((w - 1.0) * (hgt - 1.0))).sqrt();
+    if !(1.0 / MAX_SCALE..=MAX_SCALE).contains(&scale) {
+        return Some(format!("implausible scale change {scale:.2}"));
+    }
+    let edges: Vec<f64> = (0..4).map(|i| (quad[(i + 1) % 4].0 - quad[i].0).hypot(quad[(i + 1) % 4].1 - quad[i].1)).collect();
+    // Opposite edges of very different length: strong perspective or shear.
+    for (a, b) in [(edges[0], edges[2]), (edges[1], edges[3])] {
+        let ratio = a.max(b) / a.min(b).max(1e-9);
+        if ratio > MAX_ANISOTROPY {
+            return Some(format!("implausible perspective (opposite edges differ {ratio:.1}x)"));
+        }
+    }
+    let aspect = (edges[0] + edges[2]) / (edges[1] + edges[3]) / ((w - 1.0) / (hgt - 1.0));
+    if !(1.0 / MAX_ANISOTROPY..=MAX_ANISOTROPY).contains(&aspect) {
+        return Some(format!("implausible anisotropic stretch {aspect:.2}"));
+    }
+    None
+}
+
+/// Fraction of the baseline frame whose pixels come from inside the later photo, measured on a
+/// 100 × 100 grid of cell centres.
+fn overlap_fraction(h: &Homography, (bw, bh): (u32, u32), (lw, lh): (u32, u32)) -> f64 {
+    const N: usize = 100;
+    let Some(inv) = h.inverse() else { return 0.0 };
+    let mut inside = 0usize;
+    for j in 0..N {
+        for i in 0..N {
+            let x = (i as f64 + 0.5) / N as f64 * bw as f64 - 0.5;
+            let y = (j as f64 + 0.5) / N as f64 * bh as f64 - 0.5;
+            if let Some((u, v)) = inv.apply(x, y)
+                && u >= -0.5
+                && v >= -0.5
+                && u <= lw as f64 - 0.5
+                && v <= lh as f64 - 0.5
+            {
+                inside += 1;
+            }
+        }
+    }
+    inside as f64 / (N * N) as f64
+}
+
+#[cfg(test)]
+mod tests;

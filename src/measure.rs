@@ -1,1 +1,0 @@
-//! measure stage (in progress).

@@ -1,0 +1,368 @@
+//! measure stage: the metrics of one session, in the baseline frame, on the common region.
+//!
+//! Takes a session photo already warped into the baseline frame and photometrically matched
+//! ([`match_lighting`]), its class map (0 background, 1 fine line, 2 scar) and the region to
+//! measure (common region ∩ ROI); gives [`Metrics`] with the names and units of DESIGN.md
+//! "Metric definitions". Colour work is in CIELAB (D65), see [`color`]; line length comes from
+//! a skeleton, see [`skeleton`].
+
+pub mod color;
+pub mod lighting;
+pub mod skeleton;
+
+use imageproc::distance_transform::Norm;
+use imageproc::region_labelling::{Connectivity, connected_components};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use lighting::{LightingTransform, match_lighting};
+
+use crate::definitions::{CLASS_BACKGROUND, CLASS_LINE, CLASS_SCAR, ClassMap, MASK_ON, Mask, Rgb};
+
+/// Skin pixels closer than this (chessboard distance, px) to a lesion or the region's edge are
+/// left out of `roughness`, so that lesion borders do not leak into the texture measure.
+pub const ROUGHNESS_ERODE_PX: u8 = 3;
+/// Band-pass Gaussian sigmas without a scale, in px (fine and coarse).
+pub const ROUGHNESS_SIGMAS_PX: (f64, f64) = (1.5, 8.0);
+/// Band-pass Gaussian sigmas with a scale, in mm: structures of about 0.2–2 mm.
+pub const ROUGHNESS_SIGMAS_MM: (f64, f64) = (0.1, 1.0);
+/// The fine sigma is never below this many px (at low resolution 0.1 mm is under a pixel).
+const MIN_SIGMA_PX: f64 = 0.5;
+
+/// How to measure; see [`Default`] for the defaults.
+#[derive(Clone, Debug)]
+pub struct MeasureOptions {
+    /// Pixels per millimetre in the baseline frame; `None` (or a non-positive value): no
+    /// physical scale, so areas are % and lengths per megapixel. Default `None`.
+    pub px_per_mm: Option<f64>,
+    /// With a scale, scar components smaller than this (mm²) are not counted in `scar_count`
+    /// (their area still counts). Default 0.5.
+    pub min_scar_mm2: f64,
+    /// The same without a scale, in px. Default 40.
+    pub min_scar_px: u32,
+    /// `line_count` counts skeleton components longer than this (mm). Default 1.0.
+    pub min_line_mm: f64,
+    /// The same without a scale, in px. Default 10.
+    pub min_line_px: u32,
+    /// `redness_area_pct` counts pixels whose a* exceeds the reference median a* by more than
+    /// this. Default 5.0.
+    pub redness_margin_a: f64,
+}
+
+impl Default for MeasureOptions {
+    fn default() -> Self {
+        MeasureOptions {
+            px_per_mm: None,
+            min_scar_mm2: 0.5,
+            min_scar_px: 40,
+            min_line_mm: 1.0,
+            min_line_px: 10,
+            redness_margin_a: 5.0,
+        }
+    }
+}
+
+impl MeasureOptions {
+    /// The physical scale, if there is a usable one.
+    fn scale(&self) -> Option<f64> {
+        self.px_per_mm.filter(|p| p.is_finite() && *p > 0.0)
+    }
+}
+
+/// The metrics of one session (DESIGN.md "Metric definitions"). With an empty region every
+/// value is 0; callers should report such a session as not measurable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Pixels measured (the region, within the image).
+    pub region_px: u64,
+    /// Fine-line pixels / region pixels × 100.
+    pub line_area_pct: f64,
+    /// Skeleton length of the fine lines per region area, in `line_length_unit`.
+    pub line_length: f64,
+    /// `"mm/cm2"` with a scale, `"px/MP"` without.
+    pub line_length_unit: String,
+    /// 8-connected skeleton components longer than the minimum line length.
+    pub line_count: usize,
+    /// Scar pixels / region pixels × 100.
+    pub scar_area_pct: f64,
+    /// Scar area in mm², with a scale.
+    pub scar_area_mm2: Option<f64>,
+    /// 8-connected scar components at least the minimum scar size.
+    pub scar_count: usize,
+    /// Standard deviation of band-pass-filtered L* on skin that is neither line nor scar.
+    pub roughness: f64,
+    /// Mean a* over the region.
+    pub redness_a: f64,
+    /// % of region pixels whose a* exceeds the reference median a* by the margin.
+    pub redness_area_pct: f64,
+    /// Individual typology angle atan2(L* − 50, b*) in degrees, from the median L* and b* of
+    /// non-lesion skin.
+    pub ita_deg: f64,
+    /// Median a* over the region (the baseline's is the reference for `redness_area_pct`).
+    pub a_median: f64,
+}
+
+impl Metrics {
+    /// The metrics as `(name, value, unit)` with DESIGN.md names, e.g.
+    /// `("line_length_mm_per_cm2", v, "mm/cm2")` or `("line_length_px_per_mp", v, "px/MP")`;
+    /// `scar_area_mm2` only with a scale. `region_px` and `a_median` are context, not metrics,
+    /// and are not listed.
+    pub fn named(&self) -> Vec<(&'static str, f64, &'static str)> {
+        let length = if self.line_length_unit == "mm/cm2" {
+            ("line_length_mm_per_cm2", self.line_length, "mm/cm2")
+        } else {
+            ("line_length_px_per_mp", self.line_length, "px/MP")
+        };
+        let mut out = vec![
+            ("line_area_pct", self.line_area_pct, "%"),
+            length,
+            ("line_count", self.line_count as f64, "count"),
+            ("scar_area_pct", self.scar_area_pct, "%"),
+        ];
+        if let Some(mm2) = self.scar_area_mm2 {
+            out.push(("scar_area_mm2", mm2, "mm2"));
+        }
+        out.extend([
+            ("scar_count", self.scar_count as f64, "count"),
+            ("roughness", self.roughness, "L*"),
+            ("redness_a", self.redness_a, "a*"),
+            ("redness_area_pct", self.redness_area_pct, "%"),
+            ("ita_deg", self.ita_deg, "deg"),
+        ]);
+        out
+    }
+}
+
+/// Measures one session.
+///
+/// `image`: the session photo warped into the baseline frame (after lighting matching);
+/// `classes`: class map (0 bg, 1 fine line, 2 scar) in the baseline frame; `region`: 255 where
+/// measured (common region ∩ ROI); `reference_a_median`: the baseline's `a_median` (`None` when
+/// measuring the baseline itself: its own is used). Inputs of different sizes are measured on
+/// their common top-left part.
+pub fn measure(
+    image: &Rgb,
+    classes: &ClassMap,
+    region: &Mask,
+    opts: &MeasureOptions,
+    reference_a_median: Option<f64>,
+) -> Metrics {
+    let w = image.width().min(classes.width()).min(region.width());
+    let h = image.height().min(classes.height()).min(region.height());
+    let scale = opts.scale();
+    let line_length_unit = if scale.is_some() { "mm/cm2" } else { "px/MP" }.to_string();
+
+    // Per-pixel region and class, row-major over the measured frame.
+    let n = w as usize * h as usize;
+    let mut in_region = vec![false; n];
+    let mut class = vec![CLASS_BACKGROUND; n];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y as usize * w as usize + x as usize;
+            in_region[i] = region.get_pixel(x, y).0[0] == MASK_ON;
+            class[i] = classes.get_pixel(x, y).0[0];
+        }
+    }
+    let region_px = in_region.iter().filter(|&&r| r).count() as u64;
+    if region_px == 0 {
+        return Metrics {
+            region_px: 0,
+            line_area_pct: 0.0,
+            line_length: 0.0,
+            line_length_unit,
+            line_count: 0,
+            scar_area_pct: 0.0,
+            scar_area_mm2: scale.map(|_| 0.0),
+            scar_count: 0,
+            roughness: 0.0,
+            redness_a: 0.0,
+            redness_area_pct: 0.0,
+            ita_deg: 0.0,
+            a_median: 0.0,
+        };
+    }
+    let region_f = region_px as f64;
+    let mask_of = |want: u8| {
+        Mask::from_fn(w, h, |x, y| {
+            let i = y as usize * w as usize + x as usize;
+            image::Luma([if in_region[i] && class[i] == want {
+                MASK_ON
+            } else {
+                0
+            }])
+        })
+    };
+
+    // Fine lines: area, skeleton length, count.
+    let lines = mask_of(CLASS_LINE);
+    let line_px = lines.iter().filter(|&&v| v != 0).count() as f64;
+    let (skeleton_px, components) = skeleton::skeleton_length(&skeleton::thin(&lines));
+    let (line_length, min_line_px) = match scale {
+        // mm of skeleton / cm² of region = (len / s) / (px / s² / 100).
+        Some(s) => (100.0 * skeleton_px * s / region_f, opts.min_line_mm * s),
+        None => (skeleton_px / (region_f / 1e6), opts.min_line_px as f64),
+    };
+    let line_count = components.iter().filter(|&&l| l > min_line_px).count();
+
+    // Scars: area and count of components above the minimum size.
+    let scars = mask_of(CLASS_SCAR);
+    let scar_px = scars.iter().filter(|&&v| v != 0).count() as f64;
+    let min_scar_px = match scale {
+        Some(s) => opts.min_scar_mm2 * s * s,
+        None => opts.min_scar_px as f64,
+    };
+    let labels = connected_components(&scars, Connectivity::Eight, image::Luma([0u8]));
+    let mut sizes = vec![0u64; labels.iter().copied().max().unwrap_or(0) as usize];
+    for &l in labels.iter().filter(|&&l| l > 0) {
+        sizes[l as usize - 1] += 1;
+    }
+    let scar_count = sizes.iter().filter(|&&s| s as f64 >= min_scar_px).count();
+
+    // Colour: a* over the region, L* and b* over non-lesion skin.
+    let lab = color::image_to_lab(image, w, h);
+    let a_region: Vec<f32> = (0..n).filter(|&i| in_region[i]).map(|i| lab.a[i]).collect();
+    let redness_a = a_region.iter().map(|&v| v as f64).sum::<f64>() / region_f;
+    let a_median = median(a_region.clone());
+    let threshold = reference_a_median.unwrap_or(a_median) + opts.redness_margin_a;
+    let red_px = a_region.iter().filter(|&&v| v as f64 > threshold).count() as f64;
+
+    let skin = mask_of(CLASS_BACKGROUND);
+    let skin_idx: Vec<usize> = {
+        let s: Vec<usize> = (0..n).filter(|&i| skin.as_raw()[i] != 0).collect();
+        // All lesion: fall back to the whole region rather than report nothing.
+        if s.is_empty() {
+            (0..n).filter(|&i| in_region[i]).collect()
+        } else {
+            s
+        }
+    };
+    let l_med = median(skin_idx.iter().map(|&i| lab.l[i]).collect());
+    let b_med = median(skin_idx.iter().map(|&i| lab.b[i]).collect());
+    let ita_deg = (l_med - 50.0).atan2(b_med).to_degrees();
+
+    let sigmas = match scale {
+        Some(s) => (ROUGHNESS_SIGMAS_MM.0 * s, ROUGHNESS_SIGMAS_MM.1 * s),
+        None => ROUGHNESS_SIGMAS_PX,
+    };
+    let roughness = roughness(&lab.l, &skin, sigmas);
+
+    Metrics {
+        region_px,
+        line_area_pct: 100.0 * line_px / region_f,
+        line_length,
+        line_length_unit,
+        line_count,
+        scar_area_pct: 100.0 * scar_px / region_f,
+        scar_area_mm2: scale.map(|s| scar_px / (s * s)),
+        scar_count,
+        roughness,
+        redness_a,
+        redness_area_pct: 100.0 * red_px / region_f,
+        ita_deg,
+        a_median,
+    }
+}
+
+/// Standard deviation of the difference of Gaussians (`sigmas` fine, coarse; px) of `l` over
+/// the skin mask eroded by [`ROUGHNESS_ERODE_PX`]. The blurs are normalised convolutions
+/// weighted by the skin mask, so lesions and pixels outside the region do not enter the
+/// band-pass at all; the erosion drops border pixels that may be part lesion.
+fn roughness(l: &[f32], skin: &Mask, sigmas: (f64, f64)) -> f64 {
+    let (w, h) = (skin.width() as usize, skin.height() as usize);
+    let fine = sigmas.0.max(MIN_SIGMA_PX);
+    let coarse = sigmas.1.max(2.0 * fine);
+    let weight: Vec<f32> = skin
+        .iter()
+        .map(|&v| if v != 0 { 1.0 } else { 0.0 })
+        .collect();
+    let weighted: Vec<f32> = l.iter().zip(&weight).map(|(a, b)| a * b).collect();
+    let smooth = |sigma: f64| {
+        let num = gaussian_blur(&weighted, w, h, sigma);
+        let den = gaussian_blur(&weight, w, h, sigma);
+        num.iter()
+            .zip(&den)
+            .map(|(n, d)| if *d > 1e-6 { n / d } else { 0.0 })
+            .collect::<Vec<f32>>()
+    };
+    let (f, c) = (smooth(fine), smooth(coarse));
+    let eroded = imageproc::morphology::erode(skin, Norm::LInf, ROUGHNESS_ERODE_PX);
+    let pick = if eroded.iter().any(|&v| v != 0) {
+        &eroded
+    } else {
+        skin
+    };
+    let (mut sum, mut sum2, mut count) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, _) in pick.iter().enumerate().filter(|(_, v)| **v != 0) {
+        let d = (f[i] - c[i]) as f64;
+        sum += d;
+        sum2 += d * d;
+        count += 1.0;
+    }
+    if count < 2.0 {
+        return 0.0;
+    }
+    let mean = sum / count;
+    (sum2 / count - mean * mean).max(0.0).sqrt()
+}
+
+/// Separable Gaussian blur of a `w × h` plane, zero outside (the normalised convolution in
+/// [`roughness`] divides the zero padding out), kernel truncated at 3 sigma; parallel over rows.
+fn gaussian_blur(plane: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
+    let r = (3.0 * sigma).ceil() as usize;
+    let mut kernel: Vec<f32> = (0..=2 * r)
+        .map(|k| {
+            let d = k as f64 - r as f64;
+            (-d * d / (2.0 * sigma * sigma)).exp() as f32
+        })
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= total);
+    let mut tmp = vec![0f32; w * h];
+    if w == 0 || h == 0 {
+        return tmp;
+    }
+    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
+        let row = &plane[y * w..(y + 1) * w];
+        for (x, o) in out.iter_mut().enumerate() {
+            let lo = x.saturating_sub(r);
+            let hi = (x + r).min(w - 1);
+            *o = row[lo..=hi]
+                .iter()
+                .zip(&kernel[lo + r - x..=hi + r - x])
+                .map(|(v, k)| v * k)
+                .sum();
+        }
+    });
+    let mut out = vec![0f32; w * h];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, out_row)| {
+        let lo = y.saturating_sub(r);
+        let hi = (y + r).min(h - 1);
+        for yy in lo..=hi {
+            let k = kernel[yy + r - y];
+            let src = &tmp[yy * w..(yy + 1) * w];
+            for (o, s) in out_row.iter_mut().zip(src) {
+                *o += k * s;
+            }
+        }
+    });
+    out
+}
+
+/// Median of `values` (mean of the two middle ones for an even count); 0 when empty.
+fn median(mut values: Vec<f32>) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let (left, mid, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+    let upper = *mid as f64;
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = left.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        (lower + upper) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! SVG charts for `report.html`: takes one metric series, gives an inline `<svg>` line chart of
+//! its value over the sessions (plotters' SVG backend into a string; no external references).
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+use super::html::format_number;
+use super::{MetricSeries, Report};
+
+/// Drawing size in SVG units; the page scales it to its column width.
+const SIZE: (u32, u32) = (560, 280);
+const LINE: RGBColor = RGBColor(37, 99, 235);
+const BASELINE: RGBColor = RGBColor(148, 163, 184);
+const GRID: RGBColor = RGBColor(226, 232, 240);
+const TEXT: RGBColor = RGBColor(71, 85, 105);
+
+/// Where each session sits on the x axis, with its tick label and the axis title.
+/// Real time (days since the baseline) when every session has a date and the dates never go
+/// backwards, so uneven intervals look uneven; otherwise the session number.
+pub fn session_axis(report: &Report) -> (Vec<f64>, Vec<String>, &'static str) {
+    let dates: Option<Vec<chrono::NaiveDate>> = report
+        .sessions
+        .iter()
+        .map(|s| {
+            s.date
+                .as_deref()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        })
+        .collect();
+    if let Some(dates) = dates.filter(|d| !d.is_empty() && d.windows(2).all(|w| w[0] <= w[1])) {
+        let xs = dates
+            .iter()
+            .map(|d| (*d - dates[0]).num_days() as f64)
+            .collect();
+        let labels = dates
+            .iter()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect();
+        (xs, labels, "days since baseline")
+    } else {
+        let xs = report.sessions.iter().map(|s| s.index as f64).collect();
+        let labels = report
+            .sessions
+            .iter()
+            .map(|s| format!("S{}", s.index))
+            .collect();
+        (xs, labels, "session")
+    }
+}
+
+/// The chart of `metric` as an inline SVG element (without the `xmlns` attribute, which HTML
+/// does not need and which would be the report's only URL).
+///
+/// # Errors
+/// The plotters message if drawing fails.
+pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, String> {
+    let (xs, labels, x_title) = session_axis(report);
+    let position = |session: usize| report.sessions.iter().position(|s| s.index == session);
+    let points: Vec<(f64, f64)> = metric
+        .values
+        .iter()
+        .filter(|v| v.value.is_finite())
+        .filter_map(|v| position(v.session).map(|i| (xs[i], v.value)))
+        .collect();
+    let baseline = metric
+        .values
+        .iter()
+        .find(|v| v.session == 0)
+        .map(|v| v.value)
+        .filter(|v| v.is_finite());
+
+    let (x_min, x_max) = span(xs.iter().copied()).unwrap_or((0.0, 1.0));
+    let x_pad = ((x_max - x_min) * 0.06).max(0.5);
+    let (y_min, y_max) = span(points.iter().map(|p| p.1)).unwrap_or((0.0, 1.0));
+    let y_pad = if y_max > y_min {
+        (y_max - y_min) * 0.15
+    } else {
+        (y_max.abs() * 0.1).max(1.0)
+    };
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(
+                SessionAxis {
+                    inner: ((x_min - x_pad)..(x_max + x_pad)).into(),
+                    ticks: xs.clone(),
+                },
+                (y_min - y_pad)..(y_max + y_pad),
+            )
+            .map_err(|e| err(&e))?;
+        let label_of = |x: &f64| {
+            xs.iter()
+                .position(|p| (p - x).abs() < 1e-9)
+                .map(|i| labels[i].clone())
+                .unwrap_or_default()
+        };
+        let y_title = if metric.unit.is_empty() {
+            metric.name.clone()
+        } else {
+            metric.unit.clone()
+        };
+        chart
+            .configure_mesh()
+            .light_line_style(GRID)
+            .bold_line_style(GRID)
+            .axis_style(BASELINE)
+            .x_label_formatter(&label_of)
+            .y_label_formatter(&|y| format_number(*y))
+            .x_desc(x_title)
+            .y_desc(y_title)
+            .label_style(("sans-serif", 13).into_font().color(&TEXT))
+            .axis_desc_style(("sans-serif", 13).into_font().color(&TEXT))
+            .draw()
+            .map_err(|e| err(&e))?;
+        if let Some(b) = baseline {
+            let ends = [(x_min - x_pad, b), (x_max + x_pad, b)];
+            chart
+                .draw_series(DashedLineSeries::new(ends, 6, 4, BASELINE.stroke_width(1)))
+                .map_err(|e| err(&e))?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                LINE.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 4, LINE.filled())))
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1))
+}
+
+/// A linear x axis whose ticks sit exactly on the sessions (plotters' `WithKeyPoints` does
+/// the same but cannot take a label formatter on f64).
+struct SessionAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for SessionAxis {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Grid lines only at sessions: no light lines in between.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+}
+
+/// Smallest and largest finite value, if any.
+fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.filter(|v| v.is_finite()).fold(None, |acc, v| {
+        Some(acc.map_or((v, v), |(lo, hi): (f64, f64)| (lo.min(v), hi.max(v))))
+    })
+}

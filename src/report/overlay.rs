@@ -1,0 +1,111 @@
+//! Segmentation overlays: takes a photo, its class map and valid mask (all in the baseline
+//! frame), gives the photo with fine lines and scars drawn on it for people to check by eye.
+
+use rayon::prelude::*;
+
+use crate::definitions::{CLASS_LINE, CLASS_SCAR, ClassMap, Mask, Rgb};
+
+/// Fine lines: cyan, the colour farthest from every skin tone.
+pub const LINE_COLOUR: [u8; 3] = [0, 229, 255];
+/// Scars: magenta, clearly apart from both skin and the cyan lines.
+pub const SCAR_COLOUR: [u8; 3] = [255, 0, 200];
+/// Weight of the class colour inside a region; its outline is drawn solid.
+const FILL_ALPHA: f32 = 0.45;
+/// Brightness kept outside the valid region, so it reads as "not measured".
+const DIM: f32 = 0.35;
+
+/// Draws `classes` over `image`: each fine-line and scar region gets a semi-transparent fill
+/// and a solid one-pixel outline (thin lines are all outline, so they stay visible); pixels
+/// outside `valid` are dimmed; background pixels inside `valid` are left unchanged.
+/// `classes` and `valid` should have the image's size; pixels they do not cover count as
+/// valid background.
+pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
+    let mut out = image.clone();
+    let width = image.width() as usize;
+    if width == 0 {
+        return out;
+    }
+    let class_at = |x: i64, y: i64| -> u8 {
+        if x < 0 || y < 0 {
+            return 0;
+        }
+        match classes.get_pixel_checked(x as u32, y as u32) {
+            Some(p) if p[0] == CLASS_LINE || p[0] == CLASS_SCAR => p[0],
+            _ => 0,
+        }
+    };
+    out.par_chunks_mut(width * 3)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let y = y as i64;
+            for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                let x = x as i64;
+                let class = class_at(x, y);
+                if class != 0 {
+                    let colour = if class == CLASS_LINE {
+                        LINE_COLOUR
+                    } else {
+                        SCAR_COLOUR
+                    };
+                    let edge = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+                        .iter()
+                        .any(|(dx, dy)| class_at(x + dx, y + dy) != class);
+                    let alpha = if edge { 1.0 } else { FILL_ALPHA };
+                    for (v, c) in px.iter_mut().zip(colour) {
+                        *v = (*v as f32 * (1.0 - alpha) + c as f32 * alpha).round() as u8;
+                    }
+                }
+                let inside = valid
+                    .get_pixel_checked(x as u32, y as u32)
+                    .is_none_or(|p| p[0] != 0);
+                if !inside {
+                    px.iter_mut()
+                        .for_each(|v| *v = (*v as f32 * DIM).round() as u8);
+                }
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, RgbImage};
+
+    #[test]
+    fn colours_lines_and_scars_and_keeps_valid_background() {
+        let image = RgbImage::from_fn(20, 10, |x, y| image::Rgb([100 + x as u8, 80 + y as u8, 60]));
+        let mut classes = GrayImage::new(20, 10);
+        classes.put_pixel(3, 4, image::Luma([CLASS_LINE])); // one-pixel line: all outline
+        for y in 2..7 {
+            for x in 10..15 {
+                classes.put_pixel(x, y, image::Luma([CLASS_SCAR]));
+            }
+        }
+        let mut valid = GrayImage::from_pixel(20, 10, image::Luma([255]));
+        valid.put_pixel(19, 9, image::Luma([0]));
+        let out = draw_overlay(&image, &classes, &valid);
+
+        assert_eq!(out.get_pixel(3, 4).0, LINE_COLOUR);
+        assert_eq!(out.get_pixel(10, 2).0, SCAR_COLOUR, "scar outline is solid");
+        // Scar interior (12, 4): 0.55 · photo + 0.45 · magenta.
+        let p = image.get_pixel(12, 4).0;
+        let expect: Vec<u8> = (0..3)
+            .map(|c| (p[c] as f32 * 0.55 + SCAR_COLOUR[c] as f32 * 0.45).round() as u8)
+            .collect();
+        assert_eq!(out.get_pixel(12, 4).0.to_vec(), expect);
+        // Background inside the valid region is untouched, everywhere.
+        for (x, y, px) in out.enumerate_pixels() {
+            let is_class = classes.get_pixel(x, y)[0] != 0;
+            if !is_class && (x, y) != (19, 9) {
+                assert_eq!(px, image.get_pixel(x, y), "({x}, {y})");
+            }
+        }
+        // Outside the valid region: dimmed to 35 %.
+        let p = image.get_pixel(19, 9).0;
+        assert_eq!(
+            out.get_pixel(19, 9).0,
+            p.map(|v| (v as f32 * 0.35).round() as u8)
+        );
+    }
+}

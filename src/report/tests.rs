@@ -1,0 +1,334 @@
+//! write_all on fabricated series: files, formats, escaping, atomicity.
+
+use std::fs;
+
+use image::{GrayImage, Luma, RgbImage};
+
+use super::*;
+use crate::definitions::{CLASS_LINE, CLASS_SCAR, ClassMap};
+
+/// Values per metric and session for the fabricated series.
+const METRICS: [(&str, &str, [f64; 3]); 3] = [
+    ("scar_area_pct", "%", [4.0, 3.0, 2.5]),
+    ("line_length_mm_per_cm2", "mm per cm²", [12.0, 11.5, 9.0]),
+    ("roughness", "L*", [0.0, 0.5, 0.25]),
+];
+
+/// Skin-coloured gradient with a diagonal fine line and a scar blob whose size shrinks
+/// over the sessions; the last session misses a strip on the right (valid mask).
+fn fabricated_visuals(session: usize, width: u32, height: u32) -> SessionVisuals {
+    let aligned = RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            200 - (y * 40 / height) as u8,
+            150 + (x * 30 / width) as u8,
+            120,
+        ])
+    });
+    let r = (height / 5).saturating_sub(session as u32 * height / 20) as i64;
+    let (cx, cy) = (width as i64 * 2 / 3, height as i64 / 2);
+    let classes: ClassMap = GrayImage::from_fn(width, height, |x, y| {
+        let (dx, dy) = (x as i64 - cx, y as i64 - cy);
+        if dx * dx + dy * dy <= r * r {
+            Luma([CLASS_SCAR])
+        } else if x == y && x < width / 2 {
+            Luma([CLASS_LINE])
+        } else {
+            Luma([0])
+        }
+    });
+    let strip = if session == 2 { width / 8 } else { 0 };
+    let valid = GrayImage::from_fn(width, height, |x, _| {
+        Luma([if x + strip < width { 255 } else { 0 }])
+    });
+    let overlay = draw_overlay(&aligned, &classes, &valid);
+    SessionVisuals {
+        aligned,
+        overlay,
+        valid,
+    }
+}
+
+fn fabricated(
+    series: &str,
+    sessions: usize,
+    width: u32,
+    height: u32,
+) -> (Report, Vec<SessionVisuals>) {
+    let dates = ["2024-01-10", "2024-02-14", "2024-04-02"];
+    let session_reports = (0..sessions)
+        .map(|i| SessionReport {
+            index: i,
+            input: format!("IMG_{:04}.jpg", 100 + i),
+            date: Some(dates[i].to_string()),
+            date_source: "exif".to_string(),
+            size: [width, height],
+            alignment: (i > 0).then(|| AlignmentReport {
+                later_to_baseline: Homography([
+                    [1.01, 0.02, 3.5],
+                    [-0.02, 0.99, -2.0],
+                    [0.0, 0.0, 1.0],
+                ]),
+                matches: 400 + i,
+                inliers: 350 - 100 * (i - 1),
+                rms_px: 0.8 * i as f64,
+                overlap: 0.97 - 0.1 * i as f64,
+                correlation: 0.93 - 0.2 * (i - 1) as f64,
+                status: if i == 1 { "ok" } else { "poor" }.to_string(),
+                reason: (i == 2).then(|| "few inliers <50%".to_string()),
+            }),
+            lighting: (i > 0).then(|| LightingReport {
+                gain: [1.02, 0.98, 1.0],
+                offset: [-2.0, 1.5, 0.0],
+                fit_pixels: 2500,
+            }),
+            overlay: format!("overlay_{i:02}.png"),
+        })
+        .collect();
+    let metrics = METRICS
+        .iter()
+        .map(|(name, unit, values)| MetricSeries {
+            name: name.to_string(),
+            unit: unit.to_string(),
+            values: (0..sessions)
+                .map(|i| {
+                    let delta = values[i] - values[0];
+                    MetricValue {
+                        session: i,
+                        value: values[i],
+                        delta,
+                        delta_pct: (values[0] != 0.0).then(|| delta / values[0] * 100.0),
+                        delta_prev: (i > 0).then(|| values[i] - values[i - 1]),
+                        delta_prev_pct: (i > 0 && values[i - 1] != 0.0)
+                            .then(|| (values[i] - values[i - 1]) / values[i - 1] * 100.0),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "skintrack".to_string(),
+            version: crate::VERSION.to_string(),
+        },
+        model: ModelInfo {
+            name: "skinseg-tiny".to_string(),
+            version: "0.1.0".to_string(),
+            sha256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string(),
+            file: "skinseg-tiny.onnx".to_string(),
+        },
+        series: series.to_string(),
+        scale: ScaleInfo {
+            px_per_mm: Some(12.5),
+            source: "user".to_string(),
+        },
+        roi: Some([4, 4, width - 8, height - 8]),
+        common_region: RegionInfo {
+            pixels: (width as u64 * height as u64) * 7 / 8,
+            fraction_of_baseline: 0.875,
+        },
+        sessions: session_reports,
+        metrics,
+        timings_ms: StageTimings {
+            load: 120.0,
+            align: 840.5,
+            segment: 2310.0,
+            measure: 95.25,
+            report: 60.0,
+        },
+    };
+    let visuals = (0..sessions)
+        .map(|i| fabricated_visuals(i, width, height))
+        .collect();
+    (report, visuals)
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn writes_every_output_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("new").join("out"); // created on the way
+    let (report, visuals) = fabricated("forearm <script>alert(1)</script> & co", 3, 64, 48);
+    write_all(&report, &visuals, &out).unwrap();
+
+    assert_eq!(
+        names_in(&out),
+        [
+            "metrics.csv",
+            "overlay_00.png",
+            "overlay_01.png",
+            "overlay_02.png",
+            "report.html",
+            "report.json"
+        ]
+    );
+
+    // report.json reads back into the same Report.
+    let back: Report = serde_json::from_slice(&fs::read(out.join(JSON_FILE)).unwrap()).unwrap();
+    assert_eq!(back.schema_version, SCHEMA_VERSION);
+    assert_eq!(back.series, report.series);
+    assert_eq!(back.sessions.len(), 3);
+    assert_eq!(back.sessions[2].alignment.as_ref().unwrap().inliers, 250);
+    assert_eq!(
+        back.sessions[1]
+            .alignment
+            .as_ref()
+            .unwrap()
+            .later_to_baseline,
+        report.sessions[1]
+            .alignment
+            .as_ref()
+            .unwrap()
+            .later_to_baseline
+    );
+    assert_eq!(back.metrics[1].values[2].value, 9.0);
+    assert_eq!(back.metrics[0].values[1].delta_pct, Some(-25.0));
+    assert_eq!(back.timings_ms.measure, 95.25);
+
+    // metrics.csv: header, then sessions × metrics rows in session order.
+    let mut csv_reader = ::csv::Reader::from_path(out.join(CSV_FILE)).unwrap();
+    assert_eq!(csv_reader.headers().unwrap(), &csv::HEADER[..]);
+    let rows: Vec<::csv::StringRecord> = csv_reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3 * 3);
+    assert_eq!(
+        rows[0].iter().collect::<Vec<_>>(),
+        [
+            report.series.as_str(),
+            "0",
+            "2024-01-10",
+            "scar_area_pct",
+            "4",
+            "%",
+            "0",
+            "0",
+            ""
+        ]
+    );
+    let pct = (-0.5f64 / 12.0 * 100.0).to_string();
+    assert_eq!(
+        rows[4].iter().skip(3).take(5).collect::<Vec<_>>(),
+        ["line_length_mm_per_cm2", "11.5", "mm per cm²", "-0.5", &pct]
+    );
+    // roughness baseline is 0: delta_pct is empty, not "inf".
+    assert_eq!(
+        rows[8].iter().skip(3).collect::<Vec<_>>(),
+        ["roughness", "0.25", "L*", "0.25", "", ""]
+    );
+
+    // report.html: offline, escaped, one chart per metric.
+    let html = fs::read_to_string(out.join(HTML_FILE)).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no URL at all"
+    );
+    assert!(
+        !html.contains("<script"),
+        "the series name must not become markup"
+    );
+    assert!(html.contains("forearm &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), METRICS.len());
+    assert!(!html.contains("{{"), "every placeholder filled");
+    // Each session's two pictures embedded exactly once.
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 2 * 3);
+    assert!(html.contains("IMG_0102.jpg") && html.contains("few inliers &lt;50%"));
+    assert!(html.contains("0123456789ab…"), "short model hash");
+}
+
+#[test]
+fn overlay_pngs_decode_to_the_overlay_and_carry_no_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, visuals) = fabricated("s", 2, 64, 48);
+    write_all(&report, &visuals, dir.path()).unwrap();
+    let bytes = fs::read(dir.path().join("overlay_01.png")).unwrap();
+    let decoded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(decoded, visuals[1].overlay);
+    // Walk the PNG chunks: length, type, data, CRC.
+    let mut chunks = Vec::new();
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        chunks.push(String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned());
+        at += 12 + len;
+    }
+    chunks.dedup();
+    assert_eq!(chunks, ["IHDR", "IDAT", "IEND"]);
+}
+
+#[test]
+fn mismatched_visuals_and_unsafe_names_are_output_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, visuals) = fabricated("s", 2, 16, 12);
+    match write_all(&report, &visuals[..1], dir.path()) {
+        Err(Error::Output { reason, .. }) => {
+            assert!(reason.contains("2 sessions but 1"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut bad = report.clone();
+    bad.sessions[1].overlay = "../escape.png".to_string();
+    match write_all(&bad, &visuals, dir.path()) {
+        Err(Error::Output { path, .. }) => assert!(path.ends_with("../escape.png")),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "nothing written before the check"
+    );
+}
+
+#[test]
+fn unwritable_folder_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let (report, visuals) = fabricated("s", 1, 16, 12);
+    match write_all(&report, &visuals, &blocker.join("out")) {
+        Err(Error::Output { path, reason }) => {
+            assert_eq!(path, blocker.join("out"));
+            assert!(reason.starts_with("cannot create folder"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn single_session_and_undated_series_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut report, visuals) = fabricated("one", 1, 32, 24);
+    report.sessions[0].date = None;
+    write_all(&report, &visuals, dir.path()).unwrap();
+    let html = fs::read_to_string(dir.path().join(HTML_FILE)).unwrap();
+    assert_eq!(html.matches("data:image/jpeg;base64,").count(), 2);
+    assert!(
+        html.contains("S0\n</text>"),
+        "index axis when dates are missing"
+    );
+}
+
+#[test]
+fn chart_axis_uses_days_when_dated() {
+    let (report, _) = fabricated("s", 3, 8, 8);
+    let (xs, labels, title) = chart::session_axis(&report);
+    assert_eq!(xs, [0.0, 35.0, 83.0]);
+    assert_eq!(labels[2], "2024-04-02");
+    assert_eq!(title, "days since baseline");
+}
+
+/// Writes a larger demo series for looking at the page:
+/// `SKINTRACK_REPORT_DEMO=/tmp/demo cargo test --lib report::tests::demo -- --ignored`.
+#[test]
+#[ignore]
+fn demo() {
+    let out = std::env::var("SKINTRACK_REPORT_DEMO")
+        .unwrap_or_else(|_| "/tmp/skintrack_report_demo".to_string());
+    let (report, visuals) = fabricated("Left cheek <acne scars>", 3, 1200, 800);
+    write_all(&report, &visuals, Path::new(&out)).unwrap();
+}
