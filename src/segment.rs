@@ -216,6 +216,21 @@ impl Model {
         run_state(&mut state, input)
     }
 
+    /// Raw logits [C·h·w] for one RGB tile of exactly the plan's tile size, normalised as
+    /// the manifest says (the reference check of the tests and `model check`).
+    ///
+    /// # Errors
+    /// A tile of the wrong size, or a tract error, as text.
+    pub fn logits_for_tile(&self, tile: &Rgb) -> std::result::Result<Vec<f32>, String> {
+        let size = self.tile as u32;
+        if tile.dimensions() != (size, size) {
+            return Err(format!("tile is {:?}, the model is prepared for {size}×{size}", tile.dimensions()));
+        }
+        let output = self.run_tile(tile_tensor(tile, 0, 0, size, &self.manifest.input))?;
+        let view = output.to_plain_array_view::<f32>().map_err(|e| format!("{e:#}"))?;
+        Ok(view.iter().copied().collect())
+    }
+
     /// The scale factor (working px per photo px) at which the model sees a photo.
     pub fn working_factor(&self, width: u32, height: u32, px_per_mm: Option<f64>) -> f64 {
         let ws = &self.manifest.working_scale;

@@ -1,1 +1,337 @@
-//! series stage (in progress).
+//! series: drives the stages over the photos of one treated area — load every session, align
+//! each onto the baseline, segment, match lighting, measure on the common region — and gives
+//! the [`Report`] plus the images the report draws.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::align::{self, AlignOptions, AlignStatus, Alignment};
+use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
+use crate::error::{Error, Result};
+use crate::load::{self, LoadOptions, Photo};
+use crate::measure::{self, MeasureOptions, Metrics};
+use crate::report::{
+    AlignmentReport, LightingReport, MetricSeries, MetricValue, ModelInfo, RegionInfo, Report,
+    SCHEMA_VERSION, ScaleInfo, SessionReport, SessionVisuals, StageTimings, ToolInfo,
+};
+use crate::segment::Model;
+
+/// Options of a series run; defaults measure the whole common region without a scale.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesOptions {
+    /// Physical scale of the baseline photo, from the user.
+    pub px_per_mm: Option<f64>,
+    /// Limit measurement to [x, y, w, h] of the baseline frame.
+    pub roi: Option<[u32; 4]>,
+    /// Name of the series in reports (default: the baseline's folder name).
+    pub name: Option<String>,
+    /// Record full input paths instead of file names.
+    pub full_paths: bool,
+    pub load: LoadOptions,
+    pub align: AlignOptions,
+    pub measure: MeasureOptions,
+}
+
+/// What a series run gives: the report and, per session, the images drawn in it.
+pub struct SeriesResult {
+    pub report: Report,
+    pub visuals: Vec<SessionVisuals>,
+}
+
+/// Pixels trimmed off the border of every session's valid area before measuring: the warp's
+/// bilinear edge and the model's view of the black outside are not skin.
+const BORDER_TRIM_PX: u32 = 6;
+
+/// Loads the photos, orders them by capture date (when every photo has one; otherwise the
+/// given order is kept) and measures the series. The first session is the baseline.
+///
+/// # Errors
+/// The first photo that cannot be loaded, a session that cannot be aligned onto the
+/// baseline (never measured), a model failure, or an ROI outside the baseline frame.
+pub fn run(paths: &[PathBuf], model: &Model, opts: &SeriesOptions) -> Result<SeriesResult> {
+    let mut timings = StageTimings::default();
+    let started = Instant::now();
+    let mut photos = paths
+        .par_iter()
+        .map(|p| load::load_photo(p, &opts.load))
+        .collect::<Result<Vec<Photo>>>()?;
+    if photos.iter().all(|p| p.date.is_some()) {
+        photos.sort_by_key(|p| p.date);
+    }
+    timings.load = ms(started);
+    measure_photos(&photos, model, opts, timings)
+}
+
+/// Measures already loaded photos, in the given order; the first is the baseline.
+///
+/// # Errors
+/// As [`run`].
+pub fn measure_photos(
+    photos: &[Photo],
+    model: &Model,
+    opts: &SeriesOptions,
+    mut timings: StageTimings,
+) -> Result<SeriesResult> {
+    let Some(baseline) = photos.first() else {
+        return Err(Error::Input { path: PathBuf::from("-"), reason: "no photos given".into() });
+    };
+    let (width, height) = baseline.image.dimensions();
+
+    // Align every later session onto the baseline; one that cannot be aligned is refused.
+    let started = Instant::now();
+    let alignments: Vec<Option<Alignment>> = photos
+        .iter()
+        .enumerate()
+        .map(|(i, photo)| {
+            if i == 0 {
+                return Ok(None);
+            }
+            let mut alignment = align::align(&baseline.image, &photo.image, &opts.align);
+            // The same view (e.g. the same photo twice) must measure as exactly no change:
+            // a residual below a twentieth of a pixel is estimation noise, not motion.
+            if photo.image.dimensions() == (width, height)
+                && alignment.later_to_baseline.grid_error(&Homography::IDENTITY, width, height, 5).1 < 0.05
+            {
+                alignment.later_to_baseline = Homography::IDENTITY;
+            }
+            if alignment.status == AlignStatus::Failed {
+                return Err(Error::Align {
+                    baseline: display_name(baseline, opts.full_paths),
+                    later: display_name(photo, opts.full_paths),
+                    reason: alignment.reason.clone().unwrap_or_else(|| "alignment failed".into()),
+                });
+            }
+            Ok(Some(alignment))
+        })
+        .collect::<Result<_>>()?;
+    let warped: Vec<(Rgb, Mask)> = photos
+        .par_iter()
+        .zip(&alignments)
+        .map(|(photo, alignment)| match alignment {
+            None => (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON]))),
+            Some(a) if a.later_to_baseline == Homography::IDENTITY => {
+                (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON])))
+            }
+            Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
+        })
+        .collect();
+    timings.align = ms(started);
+
+    let region = common_region(warped.iter().map(|(_, valid)| valid), width, height, opts.roi)?;
+    let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
+    if region_px == 0 {
+        return Err(Error::Input {
+            path: baseline.path.clone(),
+            reason: "the sessions have no region in common to measure".into(),
+        });
+    }
+
+    // Segment in the baseline frame, so every class map lines up with the common region.
+    let started = Instant::now();
+    let classes: Vec<ClassMap> = warped
+        .iter()
+        .zip(photos)
+        .map(|((image, _), photo)| {
+            model.segment(image, opts.px_per_mm, &photo.name).map(|s| s.classes)
+        })
+        .collect::<Result<_>>()?;
+    timings.segment = ms(started);
+
+    // Bring each session's colour to the baseline's, fitted on plain skin in both, then measure.
+    let started = Instant::now();
+    let measure_opts = MeasureOptions { px_per_mm: opts.px_per_mm, ..opts.measure.clone() };
+    let baseline_metrics = measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
+    let mut matched_images = vec![warped[0].0.clone()];
+    let mut lighting = vec![None];
+    let mut metrics = vec![baseline_metrics.clone()];
+    for i in 1..photos.len() {
+        let fit_mask = plain_skin(&region, &classes[0], &classes[i]);
+        let (matched, transform) = measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
+        metrics.push(measure::measure(
+            &matched,
+            &classes[i],
+            &region,
+            &measure_opts,
+            Some(baseline_metrics.a_median),
+        ));
+        lighting.push(Some(LightingReport {
+            gain: transform.gain,
+            offset: transform.offset,
+            fit_pixels: transform.fit_pixels,
+        }));
+        matched_images.push(matched);
+    }
+    timings.measure = ms(started);
+
+    let started = Instant::now();
+    let visuals: Vec<SessionVisuals> = matched_images
+        .into_par_iter()
+        .zip(classes.par_iter())
+        .zip(warped.par_iter())
+        .map(|((aligned, classes), (_, valid))| {
+            let overlay = crate::report::draw_overlay(&aligned, classes, valid);
+            SessionVisuals { aligned, overlay, valid: valid.clone() }
+        })
+        .collect();
+    timings.report = ms(started);
+
+    let sessions = photos
+        .iter()
+        .enumerate()
+        .map(|(i, photo)| SessionReport {
+            index: i,
+            input: display_name(photo, opts.full_paths),
+            date: photo.date.map(|d| d.format("%Y-%m-%d").to_string()),
+            date_source: photo.date_source.as_str().to_string(),
+            size: [photo.image.width(), photo.image.height()],
+            alignment: alignments[i].as_ref().map(alignment_report),
+            lighting: lighting[i].clone(),
+            overlay: format!("overlay_s{i}.png"),
+        })
+        .collect();
+    let name = opts.name.clone().unwrap_or_else(|| series_name(&baseline.path));
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo { name: "skintrack".into(), version: crate::VERSION.into() },
+        model: ModelInfo {
+            name: model.manifest.name.clone(),
+            version: model.manifest.version.clone(),
+            sha256: model.sha256().to_string(),
+            file: load::file_name(&model.path),
+        },
+        series: name,
+        scale: ScaleInfo {
+            px_per_mm: opts.px_per_mm,
+            source: if opts.px_per_mm.is_some() { "user" } else { "none" }.into(),
+        },
+        roi: opts.roi,
+        common_region: RegionInfo {
+            pixels: region_px,
+            fraction_of_baseline: region_px as f64 / (width as f64 * height as f64),
+        },
+        sessions,
+        metrics: metric_series(&metrics),
+        timings_ms: timings,
+    };
+    Ok(SeriesResult { report, visuals })
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn display_name(photo: &Photo, full_paths: bool) -> String {
+    if full_paths { photo.path.display().to_string() } else { photo.name.clone() }
+}
+
+/// The series is named after the folder holding the baseline photo.
+fn series_name(baseline: &Path) -> String {
+    baseline
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "series".into())
+}
+
+fn alignment_report(a: &Alignment) -> AlignmentReport {
+    AlignmentReport {
+        later_to_baseline: a.later_to_baseline,
+        matches: a.matches,
+        inliers: a.inliers,
+        rms_px: a.rms_px,
+        overlap: a.overlap,
+        correlation: a.correlation,
+        status: match a.status {
+            AlignStatus::Ok => "ok",
+            AlignStatus::Poor => "poor",
+            AlignStatus::Failed => "failed",
+        }
+        .into(),
+        reason: a.reason.clone(),
+    }
+}
+
+/// Where every session has valid pixels, inside the ROI, minus a thin border.
+fn common_region<'a>(
+    valid: impl Iterator<Item = &'a Mask>,
+    width: u32,
+    height: u32,
+    roi: Option<[u32; 4]>,
+) -> Result<Mask> {
+    let mut region = Mask::from_pixel(width, height, image::Luma([MASK_ON]));
+    if let Some([x, y, w, h]) = roi {
+        if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
+            return Err(Error::Input {
+                path: PathBuf::from("--roi"),
+                reason: format!("ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"),
+            });
+        }
+        for (px, py, p) in region.enumerate_pixels_mut() {
+            let inside = px >= x && px < x + w && py >= y && py < y + h;
+            p.0[0] = if inside { MASK_ON } else { 0 };
+        }
+    }
+    for mask in valid {
+        for (r, v) in region.iter_mut().zip(mask.iter()) {
+            *r = (*r).min(*v);
+        }
+    }
+    // Trim the border (and the frame's own edge) so resampling edges are never measured.
+    let mut trimmed = imageproc::morphology::erode(&region, imageproc::distance_transform::Norm::LInf, BORDER_TRIM_PX as u8);
+    for (x, y, p) in trimmed.enumerate_pixels_mut() {
+        if x < BORDER_TRIM_PX || y < BORDER_TRIM_PX || x + BORDER_TRIM_PX >= width || y + BORDER_TRIM_PX >= height {
+            p.0[0] = 0;
+        }
+    }
+    Ok(trimmed)
+}
+
+/// Region pixels that are plain skin (neither line nor scar) in both sessions: the lighting
+/// fit must not see real change in lesions.
+fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
+    let mut out = region.clone();
+    for ((o, b), s) in out.iter_mut().zip(baseline.iter()).zip(session.iter()) {
+        if *b != CLASS_BACKGROUND || *s != CLASS_BACKGROUND {
+            *o = 0;
+        }
+    }
+    out
+}
+
+/// Per metric: its value at each session and the change against baseline and previous.
+fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
+    let named: Vec<Vec<(&'static str, f64, &'static str)>> = metrics.iter().map(Metrics::named).collect();
+    let Some(first) = named.first() else { return Vec::new() };
+    first
+        .iter()
+        .map(|&(name, _, unit)| {
+            let series: Vec<f64> = named
+                .iter()
+                .map(|m| m.iter().find(|(n, _, _)| *n == name).map_or(f64::NAN, |(_, v, _)| *v))
+                .collect();
+            let base = series[0];
+            let values = series
+                .iter()
+                .enumerate()
+                .map(|(i, &value)| {
+                    let prev = (i > 0).then(|| series[i - 1]);
+                    MetricValue {
+                        session: i,
+                        value,
+                        delta: value - base,
+                        delta_pct: pct(value - base, base),
+                        delta_prev: prev.map(|p| value - p),
+                        delta_prev_pct: prev.and_then(|p| pct(value - p, p)),
+                    }
+                })
+                .collect();
+            MetricSeries { name: name.to_string(), unit: unit.to_string(), values }
+        })
+        .collect()
+}
+
+fn pct(delta: f64, reference: f64) -> Option<f64> {
+    (reference.abs() > 1e-12 && delta.is_finite()).then(|| delta / reference * 100.0)
+}

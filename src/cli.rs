@@ -1,0 +1,115 @@
+//! The command line: the only module that knows clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "skintrack", version, about = "Measure how skin changes under treatment, from ordinary photos")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure one photo.
+    Analyze {
+        photo: PathBuf,
+        #[command(flatten)]
+        common: MeasureArgs,
+    },
+    /// Align AFTER onto BEFORE and measure the change.
+    Compare {
+        before: PathBuf,
+        after: PathBuf,
+        #[command(flatten)]
+        common: MeasureArgs,
+    },
+    /// Measure a series: photos (or one folder of photos) ordered by capture date; the first
+    /// is the baseline.
+    Track {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        common: MeasureArgs,
+    },
+    /// Write a synthetic series with exact truth (fixtures, training data).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        sessions: usize,
+        /// WIDTHxHEIGHT
+        #[arg(long, default_value = "1600x1200", value_parser = parse_size)]
+        size: (u32, u32),
+        #[arg(long, default_value_t = 20.0)]
+        px_per_mm: f64,
+    },
+    /// Inspect the segmentation model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Show the manifest of a model (default: the shipped one) and verify its checksum.
+    Info { path: Option<PathBuf> },
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "skintrack-out")]
+    pub out: PathBuf,
+    /// Physical scale of the baseline photo, pixels per millimetre.
+    #[arg(long, value_parser = parse_positive)]
+    pub px_per_mm: Option<f64>,
+    /// ONNX model (its manifest NAME.json beside it). Default: the shipped model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Measure only inside x,y,w,h of the baseline frame.
+    #[arg(long, value_parser = parse_roi)]
+    pub roi: Option<[u32; 4]>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print report.json on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Record full input paths in reports instead of file names.
+    #[arg(long)]
+    pub full_paths: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 1600x1200")?;
+    let parse = |v: &str| v.trim().parse::<u32>().map_err(|e| format!("'{v}': {e}"));
+    let (w, h) = (parse(w)?, parse(h)?);
+    if !(64..=12000).contains(&w) || !(64..=12000).contains(&h) {
+        return Err("each side must be between 64 and 12000 pixels".into());
+    }
+    Ok((w, h))
+}
+
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+fn parse_roi(s: &str) -> Result<[u32; 4], String> {
+    let parts: Vec<u32> = s
+        .split(',')
+        .map(|v| v.trim().parse::<u32>().map_err(|e| format!("'{v}': {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [x, y, w, h] if w > 0 && h > 0 => Ok([x, y, w, h]),
+        _ => Err("expected x,y,w,h with w and h > 0".into()),
+    }
+}
