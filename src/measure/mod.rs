@@ -306,7 +306,9 @@ fn roughness(l: &[f32], skin: &Mask, sigmas: (f64, f64)) -> f64 {
 }
 
 /// Separable Gaussian blur of a `w × h` plane, zero outside (the normalised convolution in
-/// [`roughness`] divides the zero padding out), kernel truncated at 3 sigma; parallel over rows.
+/// [`roughness`] divides the zero padding out), kernel truncated at 3 sigma. Both passes run
+/// down columns (whole rows accumulate at once, which vectorises), with a transpose between,
+/// in parallel over output rows.
 fn gaussian_blur(plane: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
     let r = (3.0 * sigma).ceil() as usize;
     let mut kernel: Vec<f32> = (0..=2 * r)
@@ -317,34 +319,50 @@ fn gaussian_blur(plane: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
         .collect();
     let total: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= total);
-    let mut tmp = vec![0f32; w * h];
     if w == 0 || h == 0 {
-        return tmp;
+        return vec![0.0; w * h];
     }
-    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let row = &plane[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let lo = x.saturating_sub(r);
-            let hi = (x + r).min(w - 1);
-            *o = row[lo..=hi]
-                .iter()
-                .zip(&kernel[lo + r - x..=hi + r - x])
-                .map(|(v, k)| v * k)
-                .sum();
-        }
-    });
+    let vertical = blur_columns(plane, w, h, &kernel);
+    let across = blur_columns(&transpose(&vertical, w, h), h, w, &kernel);
+    transpose(&across, h, w)
+}
+
+/// Convolves each column of a `w × h` plane with `kernel` (odd length, centred), zero outside.
+fn blur_columns(plane: &[f32], w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
+    let r = kernel.len() / 2;
     let mut out = vec![0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each(|(y, out_row)| {
         let lo = y.saturating_sub(r);
         let hi = (y + r).min(h - 1);
         for yy in lo..=hi {
             let k = kernel[yy + r - y];
-            let src = &tmp[yy * w..(yy + 1) * w];
+            let src = &plane[yy * w..(yy + 1) * w];
             for (o, s) in out_row.iter_mut().zip(src) {
                 *o += k * s;
             }
         }
     });
+    out
+}
+
+/// Transposes a `w × h` row-major plane into an `h × w` one, in cache-friendly tiles.
+fn transpose(plane: &[f32], w: usize, h: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0f32; w * h];
+    // Output rows are input columns; each parallel task fills TILE output rows.
+    out.par_chunks_mut(h * TILE)
+        .enumerate()
+        .for_each(|(t, block)| {
+            let x0 = t * TILE;
+            let rows = block.len() / h;
+            for y0 in (0..h).step_by(TILE) {
+                for y in y0..(y0 + TILE).min(h) {
+                    for dx in 0..rows {
+                        block[dx * h + y] = plane[y * w + x0 + dx];
+                    }
+                }
+            }
+        });
     out
 }
 
