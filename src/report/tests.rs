@@ -326,12 +326,19 @@ fn chart_axis_uses_days_when_dated() {
 }
 
 /// Writes a larger demo series for looking at the page:
-/// `SKINTRACK_REPORT_DEMO=/tmp/demo cargo test --lib report::tests::demo -- --ignored`.
+/// `SKINTRACK_REPORT_DEMO=/tmp/demo cargo test --lib report::tests::demo -- --ignored`
+/// (`SKINTRACK_REPORT_DEMO_WIDTH=4000` for a full-size frame; height is 2/3 of it).
 #[test]
 #[ignore]
 fn demo() {
     let out = std::env::var("SKINTRACK_REPORT_DEMO")
         .unwrap_or_else(|_| "/tmp/skintrack_report_demo".to_string());
-    let (report, visuals) = fabricated("Left cheek <acne scars>", 3, 1200, 800);
+    let width: u32 = std::env::var("SKINTRACK_REPORT_DEMO_WIDTH")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1200);
+    let (report, visuals) = fabricated("Left cheek <acne scars>", 3, width, width * 2 / 3);
+    let start = std::time::Instant::now();
     write_all(&report, &visuals, Path::new(&out)).unwrap();
+    eprintln!("write_all: {:.2} s", start.elapsed().as_secs_f64());
 }
