@@ -39,7 +39,7 @@ pub fn session_axis(report: &Report) -> (Vec<f64>, Vec<String>, &'static str) {
             .iter()
             .map(|d| d.format("%Y-%m-%d").to_string())
             .collect();
-        (xs, labels, "days since baseline")
+        (xs, labels, "capture date")
     } else {
         let xs = report.sessions.iter().map(|s| s.index as f64).collect();
         let labels = report
@@ -110,15 +110,15 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         };
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .max_light_lines(0)
             .bold_line_style(GRID)
             .axis_style(BASELINE)
             .x_label_formatter(&label_of)
             .y_label_formatter(&|y| format_number(*y))
             .x_desc(x_title)
             .y_desc(y_title)
-            .label_style(("sans-serif", 13).into_font().color(&TEXT))
-            .axis_desc_style(("sans-serif", 13).into_font().color(&TEXT))
+            .label_style(("sans-serif", 15).into_font().color(&TEXT))
+            .axis_desc_style(("sans-serif", 15).into_font().color(&TEXT))
             .draw()
             .map_err(|e| err(&e))?;
         if let Some(b) = baseline {

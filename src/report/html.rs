@@ -92,6 +92,28 @@ fn metric_label(name: &str) -> String {
     label.to_string()
 }
 
+/// `1234567` → `1,234,567`.
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "unit: …", or nothing for a unitless metric.
+fn unit_text(unit: &str) -> String {
+    if unit.is_empty() {
+        String::new()
+    } else {
+        format!("unit: {unit}")
+    }
+}
+
 fn session_title(s: &SessionReport) -> String {
     if s.index == 0 {
         "Baseline".to_string()
@@ -227,7 +249,7 @@ fn summary(report: &Report) -> String {
     let region = format!(
         "{} % of the baseline frame ({} px)",
         format_number(report.common_region.fraction_of_baseline * 100.0),
-        report.common_region.pixels
+        group_thousands(report.common_region.pixels)
     );
     let roi = report.roi.map_or_else(
         || "whole frame".to_string(),
@@ -382,7 +404,7 @@ fn metrics_table(report: &Report) -> String {
                     metric.values.len(),
                     escape(&metric_label(&metric.name)),
                     escape(&metric.name),
-                    escape(&metric.unit),
+                    escape(&unit_text(&metric.unit)),
                 );
             }
             let session = report.sessions.iter().find(|s| s.index == v.session);
@@ -391,7 +413,7 @@ fn metrics_table(report: &Report) -> String {
             let dash = || "—".to_string();
             let _ = write!(
                 html,
-                "<td>{}</td><td>{}</td><td class=\"num strong\">{}</td><td class=\"num\">{}</td>\
+                "<td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"num strong\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 escape(&session.map_or_else(|| format!("Session {}", v.session), session_title)),
                 escape(&date),
@@ -426,35 +448,27 @@ fn chart_figure(report: &Report, metric: &MetricSeries) -> Result<String, String
          <span class=\"unit\">{}</span></figcaption>{svg}</figure>",
         escape(&metric_label(&metric.name)),
         escape(&metric.name),
-        escape(&metric.unit),
+        escape(&unit_text(&metric.unit)),
     ))
 }
 
 fn alignment_table(report: &Report) -> String {
     let mut html = String::from(
-        "<table><thead><tr><th>Session</th><th>Date</th><th>File</th><th>Status</th>\
-         <th class=\"num\">Matches</th><th class=\"num\">Inliers</th><th class=\"num\">RMS (px)</th>\
-         <th class=\"num\">Overlap</th><th class=\"num\">Correlation</th><th>Lighting gain (R, G, B)</th>\
-         <th>Reason</th></tr></thead><tbody>",
+        "<table class=\"alignment\"><thead><tr><th>Session</th><th>Date</th><th>File</th>\
+         <th>Status</th><th class=\"num\">Inliers / matches</th><th class=\"num\">RMS (px)</th>\
+         <th class=\"num\">Overlap</th><th class=\"num\">Correlation</th>\
+         <th class=\"num\">Lighting gain R, G, B</th><th>Reason</th></tr></thead><tbody>",
     );
     for s in &report.sessions {
-        let cells: [String; 6] = match &s.alignment {
+        let cells: [String; 5] = match &s.alignment {
             Some(a) => [
-                a.matches.to_string(),
-                a.inliers.to_string(),
+                format!("{} / {}", a.inliers, a.matches),
                 format_number(a.rms_px),
                 format!("{} %", format_number(a.overlap * 100.0)),
                 format_number(a.correlation),
                 a.reason.clone().unwrap_or_default(),
             ],
-            None => [
-                "—".into(),
-                "—".into(),
-                "—".into(),
-                "100 %".into(),
-                "—".into(),
-                "reference frame".into(),
-            ],
+            None => ["—", "—", "100 %", "—", "reference frame"].map(String::from),
         };
         let gain = s.lighting.as_ref().map_or_else(
             || "—".to_string(),
@@ -468,21 +482,16 @@ fn alignment_table(report: &Report) -> String {
         );
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td class=\"file\">{}</td><td>{}</td>",
+            "<tr><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"file\">{}</td><td>{}</td>",
             escape(&session_title(s)),
             escape(&s.date.clone().unwrap_or_default()),
             escape(&s.input),
             status_badge(s),
         );
-        for cell in &cells[..5] {
+        for cell in cells[..4].iter().chain([&gain]) {
             let _ = write!(html, "<td class=\"num\">{}</td>", escape(cell));
         }
-        let _ = write!(
-            html,
-            "<td>{}</td><td class=\"reason\">{}</td></tr>",
-            escape(&gain),
-            escape(&cells[5])
-        );
+        let _ = write!(html, "<td class=\"reason\">{}</td></tr>", escape(&cells[4]));
     }
     html.push_str("</tbody></table>");
     html
@@ -558,6 +567,8 @@ mod tests {
         assert_eq!(format_signed(2.5), "+2.50");
         assert_eq!(format_pct(Some(-12.0)), "-12.00 %");
         assert_eq!(format_pct(None), "—");
+        assert_eq!(group_thousands(1_234_567), "1,234,567");
+        assert_eq!(group_thousands(999), "999");
     }
 
     #[test]

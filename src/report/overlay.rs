@@ -11,12 +11,17 @@ pub const LINE_COLOUR: [u8; 3] = [0, 229, 255];
 pub const SCAR_COLOUR: [u8; 3] = [255, 0, 200];
 /// Weight of the class colour inside a region; its outline is drawn solid.
 const FILL_ALPHA: f32 = 0.45;
+/// The HTML report shows pictures about this wide; outlines scale with the image to stay
+/// at least a pixel wide there.
+pub const OUTLINE_PER_PX: u32 = 900;
 /// Brightness kept outside the valid region, so it reads as "not measured".
 const DIM: f32 = 0.35;
 
 /// Draws `classes` over `image`: each fine-line and scar region gets a semi-transparent fill
-/// and a solid one-pixel outline (thin lines are all outline, so they stay visible); pixels
-/// outside `valid` are dimmed; background pixels inside `valid` are left unchanged.
+/// and a solid outline (thin lines are all outline, so they stay visible); pixels outside
+/// `valid` are dimmed; background pixels inside `valid` are left unchanged. The outline is
+/// one pixel wide per started [`OUTLINE_PER_PX`] pixels of image width, so that it survives
+/// the report's downscaling to that width.
 /// `classes` and `valid` should have the image's size; pixels they do not cover count as
 /// valid background.
 pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
@@ -34,6 +39,13 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
             _ => 0,
         }
     };
+    // A pixel is on the outline when another class lies within `radius` (a disc, so that
+    // radius 1 means the four direct neighbours).
+    let radius = image.width().div_ceil(OUTLINE_PER_PX).max(1) as i64;
+    let offsets: Vec<(i64, i64)> = (-radius..=radius)
+        .flat_map(|dy| (-radius..=radius).map(move |dx| (dx, dy)))
+        .filter(|&(dx, dy)| (dx, dy) != (0, 0) && dx * dx + dy * dy <= radius * radius)
+        .collect();
     out.par_chunks_mut(width * 3)
         .enumerate()
         .for_each(|(y, row)| {
@@ -47,7 +59,7 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
                     } else {
                         SCAR_COLOUR
                     };
-                    let edge = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+                    let edge = offsets
                         .iter()
                         .any(|(dx, dy)| class_at(x + dx, y + dy) != class);
                     let alpha = if edge { 1.0 } else { FILL_ALPHA };
@@ -107,5 +119,26 @@ mod tests {
             out.get_pixel(19, 9).0,
             p.map(|v| (v as f32 * 0.35).round() as u8)
         );
+    }
+
+    #[test]
+    fn outline_widens_with_the_image() {
+        // 1801 px wide: three started 900s, so a 3-pixel outline.
+        let image = RgbImage::from_pixel(1801, 20, image::Rgb([120, 90, 80]));
+        let classes = GrayImage::from_fn(1801, 20, |x, _| {
+            image::Luma([if (100..120).contains(&x) {
+                CLASS_SCAR
+            } else {
+                0
+            }])
+        });
+        let valid = GrayImage::from_pixel(1801, 20, image::Luma([255]));
+        let out = draw_overlay(&image, &classes, &valid);
+        // x = 99 is background, so 100..=102 are outline and 103 is fill; same on the right.
+        assert_eq!(out.get_pixel(102, 10).0, SCAR_COLOUR);
+        assert_ne!(out.get_pixel(103, 10).0, SCAR_COLOUR);
+        assert_eq!(out.get_pixel(117, 10).0, SCAR_COLOUR);
+        assert_ne!(out.get_pixel(116, 10).0, SCAR_COLOUR);
+        assert_eq!(out.get_pixel(99, 10), image.get_pixel(99, 10));
     }
 }

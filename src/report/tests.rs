@@ -17,20 +17,23 @@ const METRICS: [(&str, &str, [f64; 3]); 3] = [
 /// Skin-coloured gradient with a diagonal fine line and a scar blob whose size shrinks
 /// over the sessions; the last session misses a strip on the right (valid mask).
 fn fabricated_visuals(session: usize, width: u32, height: u32) -> SessionVisuals {
+    // Gradient plus a fixed hash "texture", so JPEG and PNG sizes are realistic.
     let aligned = RgbImage::from_fn(width, height, |x, y| {
+        let grain = ((x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663)) % 13) as u8;
         image::Rgb([
-            200 - (y * 40 / height) as u8,
-            150 + (x * 30 / width) as u8,
-            120,
+            194 - (y * 40 / height) as u8 + grain,
+            150 + (x * 30 / width) as u8 + grain,
+            120 + grain,
         ])
     });
+    let thickness = (width / 300).max(1) as i64;
     let r = (height / 5).saturating_sub(session as u32 * height / 20) as i64;
     let (cx, cy) = (width as i64 * 2 / 3, height as i64 / 2);
     let classes: ClassMap = GrayImage::from_fn(width, height, |x, y| {
         let (dx, dy) = (x as i64 - cx, y as i64 - cy);
         if dx * dx + dy * dy <= r * r {
             Luma([CLASS_SCAR])
-        } else if x == y && x < width / 2 {
+        } else if (x as i64 - y as i64).abs() < thickness && x < width / 2 {
             Luma([CLASS_LINE])
         } else {
             Luma([0])
@@ -319,16 +322,23 @@ fn chart_axis_uses_days_when_dated() {
     let (xs, labels, title) = chart::session_axis(&report);
     assert_eq!(xs, [0.0, 35.0, 83.0]);
     assert_eq!(labels[2], "2024-04-02");
-    assert_eq!(title, "days since baseline");
+    assert_eq!(title, "capture date");
 }
 
 /// Writes a larger demo series for looking at the page:
-/// `SKINTRACK_REPORT_DEMO=/tmp/demo cargo test --lib report::tests::demo -- --ignored`.
+/// `SKINTRACK_REPORT_DEMO=/tmp/demo cargo test --lib report::tests::demo -- --ignored`
+/// (`SKINTRACK_REPORT_DEMO_WIDTH=4000` for a full-size frame; height is 2/3 of it).
 #[test]
 #[ignore]
 fn demo() {
     let out = std::env::var("SKINTRACK_REPORT_DEMO")
         .unwrap_or_else(|_| "/tmp/skintrack_report_demo".to_string());
-    let (report, visuals) = fabricated("Left cheek <acne scars>", 3, 1200, 800);
+    let width: u32 = std::env::var("SKINTRACK_REPORT_DEMO_WIDTH")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1200);
+    let (report, visuals) = fabricated("Left cheek <acne scars>", 3, width, width * 2 / 3);
+    let start = std::time::Instant::now();
     write_all(&report, &visuals, Path::new(&out)).unwrap();
+    eprintln!("write_all: {:.2} s", start.elapsed().as_secs_f64());
 }
