@@ -5,11 +5,10 @@
 //! nor scar in both sessions, inside the common region); gives the adjusted session image and
 //! the per-channel [`LightingTransform`] `baseline ≈ gain · session + offset`.
 //!
-//! The fit matches quantiles (10th to 90th percentile, every 5 %) of the two images' values
-//! over the fit mask by least squares. Matching distributions rather than regressing pixel on
-//! pixel keeps the gain unbiased by texture and small misregistration (noise in the regressor
-//! would shrink a least-squares gain), and the trimmed tails make it robust to speculars,
-//! shadows and hair.
+//! The fit is one gain per channel (offset 0): the median ratio baseline / session over
+//! co-located fit pixels. Exposure and white balance act multiplicatively; a median of ratios
+//! is robust to speculars, shadows and hair, and unbiased by noise (a least-squares
+//! regression of pixel on pixel would shrink the gain).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +18,6 @@ use crate::definitions::{Mask, Rgb};
 pub const MIN_FIT_PIXELS: u64 = 1000;
 /// The gain is kept within this range so that a degenerate fit cannot wreck a photo.
 pub const GAIN_RANGE: (f64, f64) = (0.25, 4.0);
-/// The quantiles matched, in percent.
-const QUANTILES_PCT: std::ops::RangeInclusive<u32> = 10..=90;
-const QUANTILE_STEP_PCT: usize = 5;
 
 /// Per channel (R, G, B) linear map on 0–255 values: matched = gain · value + offset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,22 +66,26 @@ pub fn match_lighting(session: &Rgb, baseline: &Rgb, fit_mask: &Mask) -> (Rgb, L
         .height()
         .min(baseline.height())
         .min(fit_mask.height());
-    let mut hist_s = [[0u64; 256]; 3];
-    let mut hist_b = [[0u64; 256]; 3];
-    let mut n = 0u64;
+    // Exposure and white balance scale each channel: fit one gain per channel as the median
+    // ratio of co-located pixels. The pixels are already aligned, so the ratio compares the
+    // same skin under two lights; the median shrugs off speculars, shadows and misfits, and
+    // unlike a regression it is not biased low by noise in the session's values.
+    let mut ratios: [Vec<f32>; 3] = Default::default();
     for y in 0..h {
         for x in 0..w {
             if fit_mask.get_pixel(x, y).0[0] != 255 {
                 continue;
             }
-            n += 1;
             let (s, b) = (session.get_pixel(x, y).0, baseline.get_pixel(x, y).0);
-            for c in 0..3 {
-                hist_s[c][s[c] as usize] += 1;
-                hist_b[c][b[c] as usize] += 1;
+            // Near-black or clipped values carry no ratio.
+            if (0..3).all(|c| s[c] >= 8 && s[c] < 250 && b[c] < 250) {
+                for c in 0..3 {
+                    ratios[c].push(b[c] as f32 / s[c] as f32);
+                }
             }
         }
     }
+    let n = ratios[0].len() as u64;
     if n < MIN_FIT_PIXELS {
         return (session.clone(), LightingTransform::IDENTITY);
     }
@@ -93,50 +93,12 @@ pub fn match_lighting(session: &Rgb, baseline: &Rgb, fit_mask: &Mask) -> (Rgb, L
         fit_pixels: n,
         ..LightingTransform::IDENTITY
     };
-    for c in 0..3 {
-        let (gain, offset) = fit_quantiles(&hist_s[c], &hist_b[c], n);
-        t.gain[c] = gain;
-        t.offset[c] = offset;
+    for (c, values) in ratios.iter_mut().enumerate() {
+        let mid = values.len() / 2;
+        let (_, median, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
+        t.gain[c] = (*median as f64).clamp(GAIN_RANGE.0, GAIN_RANGE.1);
     }
     (t.apply(session), t)
-}
-
-/// Least-squares line through matched quantile pairs (session → baseline) of one channel.
-fn fit_quantiles(hist_s: &[u64; 256], hist_b: &[u64; 256], n: u64) -> (f64, f64) {
-    let pairs: Vec<(f64, f64)> = QUANTILES_PCT
-        .step_by(QUANTILE_STEP_PCT)
-        .map(|p| {
-            let q = p as f64 / 100.0;
-            (quantile(hist_s, n, q), quantile(hist_b, n, q))
-        })
-        .collect();
-    let k = pairs.len() as f64;
-    let ms = pairs.iter().map(|p| p.0).sum::<f64>() / k;
-    let mb = pairs.iter().map(|p| p.1).sum::<f64>() / k;
-    let sxx: f64 = pairs.iter().map(|p| (p.0 - ms).powi(2)).sum();
-    let sxy: f64 = pairs.iter().map(|p| (p.0 - ms) * (p.1 - mb)).sum();
-    // A flat channel says nothing about gain: keep 1 and match the level only.
-    let gain = if sxx < 1e-6 {
-        1.0
-    } else {
-        (sxy / sxx).clamp(GAIN_RANGE.0, GAIN_RANGE.1)
-    };
-    (gain, mb - gain * ms)
-}
-
-/// The `q` quantile of 8-bit values with histogram `hist` (total `n` > 0), each level spread
-/// uniformly over ±0.5 so that the answer is continuous rather than whole levels.
-fn quantile(hist: &[u64; 256], n: u64, q: f64) -> f64 {
-    let target = q * n as f64;
-    let mut before = 0.0;
-    for (v, &count) in hist.iter().enumerate() {
-        let c = count as f64;
-        if c > 0.0 && before + c >= target {
-            return v as f64 - 0.5 + (target - before) / c;
-        }
-        before += c;
-    }
-    255.0
 }
 
 #[cfg(test)]
@@ -164,7 +126,7 @@ mod tests {
         let (w, h) = (200, 150);
         let base = baseline(w, h);
         let gain = [1.2, 0.9, 1.05];
-        let offset = [-5.0, 3.0, 0.0];
+        let offset = [0.0, 0.0, 0.0];
         // The session is the baseline seen under other light: baseline = gain · session + offset.
         let mut session = Rgb::from_fn(w, h, |x, y| {
             let b = base.get_pixel(x, y).0;
@@ -226,21 +188,13 @@ mod tests {
     }
 
     #[test]
-    fn flat_channel_matches_level_only() {
+    fn flat_colour_is_matched_by_gain() {
         let base = Rgb::from_pixel(40, 40, image::Rgb([120, 100, 90]));
         let session = Rgb::from_pixel(40, 40, image::Rgb([100, 100, 100]));
         let mask = Mask::from_pixel(40, 40, image::Luma([255]));
         let (out, t) = match_lighting(&session, &base, &mask);
-        assert_eq!(t.gain, [1.0; 3]);
+        assert_eq!(t.offset, [0.0; 3]);
+        assert!((t.gain[0] - 1.2).abs() < 1e-6 && (t.gain[2] - 0.9).abs() < 1e-6, "{:?}", t.gain);
         assert_eq!(out.get_pixel(3, 3).0, [120, 100, 90]);
-    }
-
-    #[test]
-    fn interpolated_quantiles() {
-        let mut hist = [0u64; 256];
-        hist[10] = 50;
-        hist[20] = 50;
-        assert!((quantile(&hist, 100, 0.25) - 10.0).abs() < 1e-12);
-        assert!((quantile(&hist, 100, 0.75) - 20.0).abs() < 1e-12);
     }
 }
