@@ -234,3 +234,4 @@ fn class_warp_is_nearest_neighbour() {
     }
     assert!(out.pixels().all(|p| p.0[0] <= 2));
 }
+
