@@ -61,7 +61,12 @@ impl Pattern {
             .map(|k| {
                 let a = TAU * k as f32 / ANGLE_BINS as f32;
                 let (s, c) = a.sin_cos();
-                let rot = |(x, y): (f32, f32)| ((c * x - s * y).round() as i32, (s * x + c * y).round() as i32);
+                let rot = |(x, y): (f32, f32)| {
+                    (
+                        (c * x - s * y).round() as i32,
+                        (s * x + c * y).round() as i32,
+                    )
+                };
                 pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
             })
             .collect();
@@ -73,7 +78,9 @@ impl Pattern {
 /// normalised gray image) and describes them.
 pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Feature> {
     let pattern = Pattern::new();
-    let weights: Vec<f64> = (0..LEVELS).map(|k| LEVEL_SCALE.powi(-2 * k as i32)).collect();
+    let weights: Vec<f64> = (0..LEVELS)
+        .map(|k| LEVEL_SCALE.powi(-2 * k as i32))
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut out = Vec::new();
     let mut level = image.clone();
@@ -93,7 +100,8 @@ pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Fea
         let smooth = level.blur(2.0);
         for (x, y) in detect(&level, budget) {
             let angle = orientation(&smooth, x, y);
-            let bin = ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
+            let bin =
+                ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
             let descriptor = describe(&smooth, x, y, &pattern.rotated[bin as usize]);
             out.push(Feature {
                 x: (x as f64 + 0.5) / sx - 0.5,
@@ -206,7 +214,9 @@ fn orientation(image: &Plane, x: usize, y: usize) -> f32 {
 }
 
 fn describe(image: &Plane, x: usize, y: usize, pairs: &[[(i32, i32); 2]]) -> [u64; 4] {
-    let at = |(dx, dy): (i32, i32)| image.data[(y as i32 + dy) as usize * image.w + (x as i32 + dx) as usize];
+    let at = |(dx, dy): (i32, i32)| {
+        image.data[(y as i32 + dy) as usize * image.w + (x as i32 + dx) as usize]
+    };
     let mut d = [0u64; 4];
     for (i, [p, q]) in pairs.iter().enumerate() {
         if at(*p) < at(*q) {
@@ -218,7 +228,10 @@ fn describe(image: &Plane, x: usize, y: usize, pairs: &[[(i32, i32); 2]]) -> [u6
 
 #[inline]
 fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
-    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones() + (a[2] ^ b[2]).count_ones() + (a[3] ^ b[3]).count_ones()
+    (a[0] ^ b[0]).count_ones()
+        + (a[1] ^ b[1]).count_ones()
+        + (a[2] ^ b[2]).count_ones()
+        + (a[3] ^ b[3]).count_ones()
 }
 
 /// For each query its best match, best and second-best distance; and for each train feature

@@ -18,7 +18,11 @@ pub(crate) struct Plane {
 
 impl Plane {
     pub fn new(w: usize, h: usize) -> Plane {
-        Plane { w, h, data: vec![0.0; w * h] }
+        Plane {
+            w,
+            h,
+            data: vec![0.0; w * h],
+        }
     }
 
     /// Rec. 601 luma in 0..255.
@@ -26,12 +30,15 @@ impl Plane {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let raw = img.as_raw();
         let mut out = Plane::new(w, h);
-        out.data.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
-            let src = &raw[y * w * 3..(y + 1) * w * 3];
-            for (o, p) in row.iter_mut().zip(src.chunks_exact(3)) {
-                *o = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
-            }
-        });
+        out.data
+            .par_chunks_mut(w.max(1))
+            .enumerate()
+            .for_each(|(y, row)| {
+                let src = &raw[y * w * 3..(y + 1) * w * 3];
+                for (o, p) in row.iter_mut().zip(src.chunks_exact(3)) {
+                    *o = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+                }
+            });
         out
     }
 
@@ -59,11 +66,14 @@ impl Plane {
     fn transpose(&self) -> Plane {
         let mut out = Plane::new(self.h, self.w);
         let (w, h) = (self.w, self.h);
-        out.data.par_chunks_mut(h.max(1)).enumerate().for_each(|(x, row)| {
-            for (y, o) in row.iter_mut().enumerate() {
-                *o = self.data[y * w + x];
-            }
-        });
+        out.data
+            .par_chunks_mut(h.max(1))
+            .enumerate()
+            .for_each(|(x, row)| {
+                for (y, o) in row.iter_mut().enumerate() {
+                    *o = self.data[y * w + x];
+                }
+            });
         out
     }
 
@@ -78,7 +88,11 @@ impl Plane {
             })
             .collect();
         let w = out.first().map_or(0, Vec::len);
-        Plane { w, h: out.len(), data: out.concat() }
+        Plane {
+            w,
+            h: out.len(),
+            data: out.concat(),
+        }
     }
 
     /// Resamples to `nw × nh` with a tent filter widened on downscaling (anti-aliased), pixel
@@ -89,8 +103,11 @@ impl Plane {
         }
         let horizontal = resize_weights(self.w, nw);
         let vertical = resize_weights(self.h, nh);
-        let rows = self.map_rows(&|row: &[f32], out: &mut Vec<f32>| resample_row(row, &horizontal, out));
-        rows.transpose().map_rows(&|col: &[f32], out: &mut Vec<f32>| resample_row(col, &vertical, out)).transpose()
+        let rows =
+            self.map_rows(&|row: &[f32], out: &mut Vec<f32>| resample_row(row, &horizontal, out));
+        rows.transpose()
+            .map_rows(&|col: &[f32], out: &mut Vec<f32>| resample_row(col, &vertical, out))
+            .transpose()
     }
 
     /// Resized so that the longer side is at most `long_side` (never enlarged). Returns the
@@ -103,7 +120,11 @@ impl Plane {
         let s = long_side as f64 / long as f64;
         let nw = ((self.w as f64 * s).round() as usize).max(1);
         let nh = ((self.h as f64 * s).round() as usize).max(1);
-        (self.resize(nw, nh), nw as f64 / self.w as f64, nh as f64 / self.h as f64)
+        (
+            self.resize(nw, nh),
+            nw as f64 / self.w as f64,
+            nh as f64 / self.h as f64,
+        )
     }
 
     /// Gaussian blur of standard deviation `sigma`, approximated by three box passes (cost
@@ -116,14 +137,17 @@ impl Plane {
             return self.clone();
         }
         let mut rows = Plane::new(w, h);
-        rows.data.par_chunks_mut(w).zip(self.data.par_chunks(w)).for_each(|(out, row)| {
-            let (mut a, mut b) = (row.to_vec(), vec![0.0; w]);
-            for _ in 0..3 {
-                box_row(&a, &mut b, r);
-                std::mem::swap(&mut a, &mut b);
-            }
-            out.copy_from_slice(&a);
-        });
+        rows.data
+            .par_chunks_mut(w)
+            .zip(self.data.par_chunks(w))
+            .for_each(|(out, row)| {
+                let (mut a, mut b) = (row.to_vec(), vec![0.0; w]);
+                for _ in 0..3 {
+                    box_row(&a, &mut b, r);
+                    std::mem::swap(&mut a, &mut b);
+                }
+                out.copy_from_slice(&a);
+            });
         // Columns in bands of adjacent pixels, so the inner loops run along memory.
         const BAND: usize = 64;
         let bands: Vec<Vec<f32>> = (0..w.div_ceil(BAND))
@@ -158,7 +182,10 @@ impl Plane {
         const EPS: f32 = 2.0; // grey levels: keeps flat, noisy areas from being amplified
         let mean = self.blur(sigma);
         let mut diff = self.clone();
-        diff.data.par_iter_mut().zip(&mean.data).for_each(|(d, m)| *d -= m);
+        diff.data
+            .par_iter_mut()
+            .zip(&mean.data)
+            .for_each(|(d, m)| *d -= m);
         let mut sq = diff.clone();
         sq.data.par_iter_mut().for_each(|v| *v *= *v);
         let var = sq.blur(sigma);
@@ -170,7 +197,12 @@ impl Plane {
 }
 
 fn resample_row(row: &[f32], weights: &[(usize, Vec<f32>)], out: &mut Vec<f32>) {
-    out.extend(weights.iter().map(|(start, ws)| ws.iter().zip(&row[*start..]).map(|(w, v)| w * v).sum::<f32>()));
+    out.extend(weights.iter().map(|(start, ws)| {
+        ws.iter()
+            .zip(&row[*start..])
+            .map(|(w, v)| w * v)
+            .sum::<f32>()
+    }));
 }
 
 /// Running box mean of radius `r` along a row, edges replicated.
@@ -181,7 +213,9 @@ fn box_row(src: &[f32], dst: &mut [f32], r: usize) {
     }
     let last = n - 1;
     let norm = 1.0 / (2 * r + 1) as f32;
-    let mut acc: f32 = (0..=2 * r).map(|k| src[k.saturating_sub(r).min(last)]).sum();
+    let mut acc: f32 = (0..=2 * r)
+        .map(|k| src[k.saturating_sub(r).min(last)])
+        .sum();
     for (i, d) in dst.iter_mut().enumerate() {
         *d = acc * norm;
         acc += src[(i + r + 1).min(last)] - src[i.saturating_sub(r)];
@@ -195,12 +229,20 @@ fn box_columns(src: &[f32], dst: &mut [f32], bw: usize, h: usize, r: usize) {
     let mut acc = vec![0.0f32; bw];
     for k in 0..=2 * r {
         let y = k.saturating_sub(r).min(last);
-        acc.iter_mut().zip(&src[y * bw..(y + 1) * bw]).for_each(|(a, v)| *a += v);
+        acc.iter_mut()
+            .zip(&src[y * bw..(y + 1) * bw])
+            .for_each(|(a, v)| *a += v);
     }
     for y in 0..h {
-        dst[y * bw..(y + 1) * bw].iter_mut().zip(&acc).for_each(|(d, a)| *d = a * norm);
+        dst[y * bw..(y + 1) * bw]
+            .iter_mut()
+            .zip(&acc)
+            .for_each(|(d, a)| *d = a * norm);
         let (add, sub) = ((y + r + 1).min(last), y.saturating_sub(r));
-        let (add, sub) = (&src[add * bw..(add + 1) * bw], &src[sub * bw..(sub + 1) * bw]);
+        let (add, sub) = (
+            &src[add * bw..(add + 1) * bw],
+            &src[sub * bw..(sub + 1) * bw],
+        );
         for ((a, p), m) in acc.iter_mut().zip(add).zip(sub) {
             *a += p - m;
         }
@@ -233,7 +275,11 @@ fn resize_weights(n: usize, nn: usize) -> Vec<(usize, Vec<f32>)> {
 
 /// The map from a frame's pixel coordinates to those of the same frame resized by `(sx, sy)`.
 pub(crate) fn scale_homography(sx: f64, sy: f64) -> Homography {
-    Homography([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    Homography([
+        [sx, 0.0, 0.5 * sx - 0.5],
+        [0.0, sy, 0.5 * sy - 0.5],
+        [0.0, 0.0, 1.0],
+    ])
 }
 
 #[cfg(test)]
@@ -261,7 +307,11 @@ mod tests {
         for &(x, y) in &[(10usize, 8usize), (20, 12), (30, 15)] {
             let (fx, fy) = back.apply(x as f64, y as f64).unwrap();
             let want = 2.0 * fx + 3.0 * fy;
-            assert!((q.at(x, y) as f64 - want).abs() < 0.05 * 3.0, "{} vs {want}", q.at(x, y));
+            assert!(
+                (q.at(x, y) as f64 - want).abs() < 0.05 * 3.0,
+                "{} vs {want}",
+                q.at(x, y)
+            );
         }
     }
 
@@ -278,7 +328,12 @@ mod tests {
         let mut brighter = tex.clone();
         brighter.data.iter_mut().for_each(|v| *v = 1.5 * *v + 20.0);
         let (a, c) = (tex.local_normalize(4.0), brighter.local_normalize(4.0));
-        let worst = a.data.iter().zip(&c.data).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let worst = a
+            .data
+            .iter()
+            .zip(&c.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(worst < 0.05, "{worst}");
     }
 }
