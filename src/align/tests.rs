@@ -320,3 +320,26 @@ fn class_warp_is_nearest_neighbour() {
     }
     assert!(out.pixels().all(|p| p.0[0] <= 2));
 }
+
+#[test]
+fn half_overlap_is_poor_and_different_resolution_is_fine() {
+    let tex = Texture::new(51);
+    let base = baseline(&tex);
+    // Same camera, moved by 55 % of the frame width: overlap 0.44 (0.45 × 0.98).
+    let shift = Homography([[1.0, 0.0, 440.0], [0.0, 1.0, 10.0], [0.0, 0.0, 1.0]]);
+    let later = tex.render(W, H, &shift, look([0.9, 0.9, 0.95], 0.1, 2.0, 5));
+    let a = align(&base, &later, &AlignOptions::default());
+    let (mean, max) = a.later_to_baseline.grid_error(&shift, W, H, 10);
+    eprintln!("half overlap: mean {mean:.3} max {max:.3}; {a:?}");
+    assert_eq!(a.status, AlignStatus::Poor, "{a:?}");
+    assert!(a.reason.as_deref().is_some_and(|r| r.contains("low overlap 0.44")), "{:?}", a.reason);
+    assert!(mean < 0.5, "{mean}");
+    // A lower-resolution camera (600 × 450) seeing the truth's field of view.
+    let to_base = truth().after(&Homography::scaling(W as f64 / 600.0, H as f64 / 450.0));
+    let small = tex.render(600, 450, &to_base, look([1.1, 1.0, 0.9], -0.2, 2.0, 6));
+    let b = align(&base, &small, &AlignOptions::default());
+    let (mean, max) = b.later_to_baseline.grid_error(&to_base, 600, 450, 10);
+    eprintln!("lower resolution: mean {mean:.3} max {max:.3}; {b:?}");
+    assert_eq!(b.status, AlignStatus::Ok, "{b:?}");
+    assert!(mean < 0.5 && max < 1.5, "mean {mean} max {max}");
+}
