@@ -100,7 +100,8 @@ pub struct Alignment {
     pub matches: usize,
     /// Matches consistent with the RANSAC homography.
     pub inliers: usize,
-    /// Reprojection RMS of the inliers under the final homography, in full-resolution baseline px.
+    /// Reprojection RMS of the inliers under the final homography, in full-resolution baseline
+    /// px (0 when failed).
     pub rms_px: f64,
     /// Fraction of the baseline frame covered by the warped later photo.
     pub overlap: f64,
@@ -123,7 +124,8 @@ impl Alignment {
             later_to_baseline,
             matches,
             inliers,
-            rms_px: f64::NAN,
+            // Zero rather than NaN: JSON has no NaN and reports must read back.
+            rms_px: 0.0,
             overlap: 0.0,
             correlation: 0.0,
             status: AlignStatus::Failed,
@@ -229,7 +231,8 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
                 ransac::error2(&h, s, d)
             })
             .sum();
-        (sum / inliers as f64).sqrt()
+        // Finite for any plausible homography; capped so that JSON always holds a number.
+        (sum / inliers as f64).sqrt().min(1e9)
     };
     let overlap = overlap_fraction(&h, (bw, bh), (lw, lh));
     let mut failed = Vec::new();

@@ -254,6 +254,11 @@ fn unrelated_photos_fail_with_a_reason() {
     eprintln!("unrelated: {a:?}");
     assert_eq!(a.status, AlignStatus::Failed);
     assert!(a.reason.as_deref().is_some_and(|r| !r.is_empty()));
+    // Failed alignments still serialise to valid JSON and read back.
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(json.contains(r#""status":"failed""#), "{json}");
+    let back: Alignment = serde_json::from_str(&json).unwrap();
+    assert_eq!((back.status, back.inliers), (a.status, a.inliers));
 }
 
 #[test]
@@ -332,7 +337,13 @@ fn half_overlap_is_poor_and_different_resolution_is_fine() {
     let (mean, max) = a.later_to_baseline.grid_error(&shift, W, H, 10);
     eprintln!("half overlap: mean {mean:.3} max {max:.3}; {a:?}");
     assert_eq!(a.status, AlignStatus::Poor, "{a:?}");
-    assert!(a.reason.as_deref().is_some_and(|r| r.contains("low overlap 0.44")), "{:?}", a.reason);
+    assert!(
+        a.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("low overlap 0.44")),
+        "{:?}",
+        a.reason
+    );
     assert!(mean < 0.5, "{mean}");
     // A lower-resolution camera (600 × 450) seeing the truth's field of view.
     let to_base = truth().after(&Homography::scaling(W as f64 / 600.0, H as f64 / 450.0));
