@@ -61,7 +61,12 @@ impl Pattern {
             .map(|k| {
                 let a = TAU * k as f32 / ANGLE_BINS as f32;
                 let (s, c) = a.sin_cos();
-                let rot = |(x, y): (f32, f32)| ((c * x - s * y).round() as i32, (s * x + c * y).round() as i32);
+                let rot = |(x, y): (f32, f32)| {
+                    (
+                        (c * x - s * y).round() as i32,
+                        (s * x + c * y).round() as i32,
+                    )
+                };
                 pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
             })
             .collect();
@@ -73,7 +78,9 @@ impl Pattern {
 /// normalised gray image) and describes them.
 pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Feature> {
     let pattern = Pattern::new();
-    let weights: Vec<f64> = (0..LEVELS).map(|k| LEVEL_SCALE.powi(-2 * k as i32)).collect();
+    let weights: Vec<f64> = (0..LEVELS)
+        .map(|k| LEVEL_SCALE.powi(-2 * k as i32))
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut out = Vec::new();
     let mut level = image.clone();
@@ -93,7 +100,8 @@ pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Fea
         let smooth = level.blur(2.0);
         for (x, y) in detect(&level, budget) {
             let angle = orientation(&smooth, x, y);
-            let bin = ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
+            let bin =
+                ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
             let descriptor = describe(&smooth, x, y, &pattern.rotated[bin as usize]);
             out.push(Feature {
                 x: (x as f64 + 0.5) / sx - 0.5,
@@ -206,7 +214,9 @@ fn orientation(image: &Plane, x: usize, y: usize) -> f32 {
 }
 
 fn describe(image: &Plane, x: usize, y: usize, pairs: &[[(i32, i32); 2]]) -> [u64; 4] {
-    let at = |(dx, dy): (i32, i32)| image.data[(y as i32 + dy) as usize * image.w + (x as i32 + dx) as usize];
+    let at = |(dx, dy): (i32, i32)| {
+        image.data[(y as i32 + dy) as usize * image.w + (x as i32 + dx) as usize]
+    };
     let mut d = [0u64; 4];
     for (i, [p, q]) in pairs.iter().enumerate() {
         if at(*p) < at(*q) {
@@ -218,26 +228,56 @@ fn describe(image: &Plane, x: usize, y: usize, pairs: &[[(i32, i32); 2]]) -> [u6
 
 #[inline]
 fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
-    (a[0] ^ b[0]).count_ones() + (a[1] ^ b[1]).count_ones() + (a[2] ^ b[2]).count_ones() + (a[3] ^ b[3]).count_ones()
+    (a[0] ^ b[0]).count_ones()
+        + (a[1] ^ b[1]).count_ones()
+        + (a[2] ^ b[2]).count_ones()
+        + (a[3] ^ b[3]).count_ones()
 }
 
-/// Best and second-best distances and the index of the best, for each query.
-fn nearest(queries: &[Feature], train: &[Feature]) -> Vec<(usize, u32, u32)> {
-    queries
-        .par_iter()
-        .map(|q| {
-            let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
-            for (j, t) in train.iter().enumerate() {
-                let d = hamming(&q.descriptor, &t.descriptor);
-                if d < d1 {
-                    (d2, d1, best) = (d1, d, j);
-                } else if d < d2 {
-                    d2 = d;
-                }
-            }
-            (best, d1, d2)
+/// For each query its best match, best and second-best distance; and for each train feature
+/// its best query. One pass over all pairs serves both directions.
+#[allow(clippy::type_complexity)]
+fn nearest_both(queries: &[Feature], train: &[Feature]) -> (Vec<(usize, u32, u32)>, Vec<usize>) {
+    const CHUNK: usize = 64;
+    let chunks: Vec<(Vec<(usize, u32, u32)>, Vec<(u32, usize)>)> = queries
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, qs)| {
+            let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
+            let forward = qs
+                .iter()
+                .enumerate()
+                .map(|(k, q)| {
+                    let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
+                    for (j, (t, rev)) in train.iter().zip(reverse.iter_mut()).enumerate() {
+                        let d = hamming(&q.descriptor, &t.descriptor);
+                        if d < d1 {
+                            (d2, d1, best) = (d1, d, j);
+                        } else if d < d2 {
+                            d2 = d;
+                        }
+                        if d < rev.0 {
+                            *rev = (d, c * CHUNK + k);
+                        }
+                    }
+                    (best, d1, d2)
+                })
+                .collect();
+            (forward, reverse)
         })
-        .collect()
+        .collect();
+    // Merged in chunk order with strict comparison: ties go to the lower index, as in one pass.
+    let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
+    let mut forward = Vec::with_capacity(queries.len());
+    for (f, r) in chunks {
+        forward.extend(f);
+        for (acc, cand) in reverse.iter_mut().zip(r) {
+            if cand.0 < acc.0 {
+                *acc = cand;
+            }
+        }
+    }
+    (forward, reverse.into_iter().map(|(_, i)| i).collect())
 }
 
 /// Putative matches `(index in a, index in b)` that pass the ratio test and are mutual.
@@ -245,13 +285,12 @@ pub(crate) fn match_features(a: &[Feature], b: &[Feature]) -> Vec<(usize, usize)
     if a.is_empty() || b.is_empty() {
         return Vec::new();
     }
-    let ab = nearest(a, b);
-    let ba = nearest(b, a);
+    let (ab, ba) = nearest_both(a, b);
     ab.iter()
         .enumerate()
         .filter_map(|(i, &(j, d1, d2))| {
             let distinct = d2 == u32::MAX || (d1 as f32) < RATIO * d2 as f32;
-            (j != usize::MAX && d1 <= MAX_DISTANCE && distinct && ba[j].0 == i).then_some((i, j))
+            (j != usize::MAX && d1 <= MAX_DISTANCE && distinct && ba[j] == i).then_some((i, j))
         })
         .collect()
 }

@@ -100,7 +100,8 @@ pub struct Alignment {
     pub matches: usize,
     /// Matches consistent with the RANSAC homography.
     pub inliers: usize,
-    /// Reprojection RMS of the inliers under the final homography, in full-resolution baseline px.
+    /// Reprojection RMS of the inliers under the final homography, in full-resolution baseline
+    /// px (0 when failed).
     pub rms_px: f64,
     /// Fraction of the baseline frame covered by the warped later photo.
     pub overlap: f64,
@@ -113,12 +114,18 @@ pub struct Alignment {
 }
 
 impl Alignment {
-    fn failed(reason: String, later_to_baseline: Homography, matches: usize, inliers: usize) -> Alignment {
+    fn failed(
+        reason: String,
+        later_to_baseline: Homography,
+        matches: usize,
+        inliers: usize,
+    ) -> Alignment {
         Alignment {
             later_to_baseline,
             matches,
             inliers,
-            rms_px: f64::NAN,
+            // Zero rather than NaN: JSON has no NaN and reports must read back.
+            rms_px: 0.0,
             overlap: 0.0,
             correlation: 0.0,
             status: AlignStatus::Failed,
@@ -154,23 +161,53 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
         rayon::join(|| prepare(&base_gray), || prepare(&later_gray));
     let pairs = features::match_features(&later_feats, &base_feats);
     let matches = pairs.len();
-    let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (later_feats[i].x, later_feats[i].y)).collect();
-    let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (base_feats[j].x, base_feats[j].y)).collect();
-    let Some(fit) = ransac::ransac(&src, &dst, opts.ransac_iterations, opts.ransac_threshold_px, opts.seed) else {
+    let src: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|&(i, _)| (later_feats[i].x, later_feats[i].y))
+        .collect();
+    let dst: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|&(_, j)| (base_feats[j].x, base_feats[j].y))
+        .collect();
+    let Some(fit) = ransac::ransac(
+        &src,
+        &dst,
+        opts.ransac_iterations,
+        opts.ransac_threshold_px,
+        opts.seed,
+    ) else {
         return Alignment::failed(
-            format!("too few inliers (0 < {}); {matches} matches", opts.min_inliers),
+            format!(
+                "too few inliers (0 < {}); {matches} matches",
+                opts.min_inliers
+            ),
             Homography::IDENTITY,
             matches,
             0,
         );
     };
     let inliers = fit.inliers.len();
-    let (Some(feat_to_base), Some(feat_to_later)) = (base_to_feat.inverse(), later_to_feat.inverse()) else {
-        return Alignment::failed("degenerate image size".into(), Homography::IDENTITY, matches, inliers);
+    let (Some(feat_to_base), Some(feat_to_later)) =
+        (base_to_feat.inverse(), later_to_feat.inverse())
+    else {
+        return Alignment::failed(
+            "degenerate image size".into(),
+            Homography::IDENTITY,
+            matches,
+            inliers,
+        );
     };
-    let coarse = feat_to_base.after(&fit.h).after(&later_to_feat).normalized();
+    let coarse = feat_to_base
+        .after(&fit.h)
+        .after(&later_to_feat)
+        .normalized();
     if inliers < opts.min_inliers {
-        return Alignment::failed(format!("too few inliers ({inliers} < {})", opts.min_inliers), coarse, matches, inliers);
+        return Alignment::failed(
+            format!("too few inliers ({inliers} < {})", opts.min_inliers),
+            coarse,
+            matches,
+            inliers,
+        );
     }
     // Plausibility is judged at the feature scale, where both photos have the same size, so a
     // mere difference in camera resolution does not count as a scale change.
@@ -179,7 +216,8 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
 
     // 2. Intensity refinement, coarse to fine, on locally normalised images.
-    let (h, correlation, refine_note) = refine_on_pyramid(&base_gray, &later_gray, coarse, opts.refine);
+    let (h, correlation, refine_note) =
+        refine_on_pyramid(&base_gray, &later_gray, coarse, opts.refine);
 
     // 3. Quality.
     let rms_px = {
@@ -193,7 +231,8 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
                 ransac::error2(&h, s, d)
             })
             .sum();
-        (sum / inliers as f64).sqrt()
+        // Finite for any plausible homography; capped so that JSON always holds a number.
+        (sum / inliers as f64).sqrt().min(1e9)
     };
     let overlap = overlap_fraction(&h, (bw, bh), (lw, lh));
     let mut failed = Vec::new();
@@ -210,7 +249,10 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
         poor.push(format!("low correlation {correlation:.2}{after}"));
     }
     if inliers < 2 * opts.min_inliers {
-        poor.push(format!("few inliers ({inliers} < {})", 2 * opts.min_inliers));
+        poor.push(format!(
+            "few inliers ({inliers} < {})",
+            2 * opts.min_inliers
+        ));
     }
     let (status, reason) = if !failed.is_empty() {
         (AlignStatus::Failed, Some(failed.join("; ")))
@@ -219,19 +261,39 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     } else {
         (AlignStatus::Ok, None)
     };
-    Alignment { later_to_baseline: h, matches, inliers, rms_px, overlap, correlation, status, reason }
+    Alignment {
+        later_to_baseline: h,
+        matches,
+        inliers,
+        rms_px,
+        overlap,
+        correlation,
+        status,
+        reason,
+    }
 }
 
 /// Refines `coarse` (full resolution) on a pyramid of locally normalised images up to
 /// [`WORKING_LONG_SIDE`]. Returns the kept homography, its correlation, and whether the
 /// refinement was tried.
-fn refine_on_pyramid(base_gray: &Plane, later_gray: &Plane, coarse: Homography, refine: bool) -> (Homography, f64, bool) {
+fn refine_on_pyramid(
+    base_gray: &Plane,
+    later_gray: &Plane,
+    coarse: Homography,
+    refine: bool,
+) -> (Homography, f64, bool) {
     let (base_w, bsx, bsy) = base_gray.shrink_to(WORKING_LONG_SIDE);
     let s_bw = scale_homography(bsx, bsy);
     // Bring the later photo to about the baseline working pixel density, so neither is aliased.
-    let stretch = local_scale(&coarse, later_gray.w as f64 / 2.0, later_gray.h as f64 / 2.0).clamp(0.1, 10.0);
+    let stretch = local_scale(
+        &coarse,
+        later_gray.w as f64 / 2.0,
+        later_gray.h as f64 / 2.0,
+    )
+    .clamp(0.1, 10.0);
     let later_long = later_gray.w.max(later_gray.h);
-    let target = ((later_long as f64 * bsx.max(bsy) * stretch).round() as usize).clamp(MIN_SIDE as usize, later_long);
+    let target = ((later_long as f64 * bsx.max(bsy) * stretch).round() as usize)
+        .clamp(MIN_SIDE as usize, later_long);
     let (later_w, lsx, lsy) = later_gray.shrink_to(target);
     let s_lw = scale_homography(lsx, lsy);
     let (Some(s_bw_inv), Some(s_lw_inv)) = (s_bw.inverse(), s_lw.inverse()) else {
@@ -241,14 +303,23 @@ fn refine_on_pyramid(base_gray: &Plane, later_gray: &Plane, coarse: Homography, 
     let from_working = |h: &Homography| s_bw_inv.after(h).after(&s_lw).normalized();
     let mut hw = to_working(&coarse);
     let sigma_b = base_w.w.max(base_w.h) as f32 * NORMALISE_SIGMA_FRACTION;
-    let sigma_l = sigma_b / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
-    let (base_n, later_n) = rayon::join(|| base_w.local_normalize(sigma_b), || later_w.local_normalize(sigma_l));
+    let sigma_l = sigma_b
+        / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
+    let (base_n, later_n) = rayon::join(
+        || base_w.local_normalize(sigma_b),
+        || later_w.local_normalize(sigma_l),
+    );
     let (corr0, _) = refine::correlation(&base_n, &later_n, &hw);
     if !refine {
         return (coarse, corr0, false);
     }
     // Pyramid: level k is the working image halved k times, with its scale maps.
-    let mut levels = vec![(base_n.clone(), later_n.clone(), Homography::IDENTITY, Homography::IDENTITY)];
+    let mut levels = vec![(
+        base_n.clone(),
+        later_n.clone(),
+        Homography::IDENTITY,
+        Homography::IDENTITY,
+    )];
     while let Some((b, l, sb, sl)) = levels.last() {
         if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 4 {
             break;
@@ -259,13 +330,17 @@ fn refine_on_pyramid(base_gray: &Plane, later_gray: &Plane, coarse: Homography, 
         let sl2 = scale_homography(l2.w as f64 / l.w as f64, l2.h as f64 / l.h as f64).after(sl);
         levels.push((b2, l2, sb2, sl2));
     }
-    let refined = levels.iter().enumerate().rev().try_fold(hw, |hw, (k, (b, l, sb, sl))| {
-        let iterations = if k + 1 == levels.len() { 40 } else { 15 };
-        let (sb_inv, sl_inv) = (sb.inverse()?, sl.inverse()?);
-        let hl = sb.after(&hw).after(&sl_inv);
-        let out = refine::refine_level(b, l, &hl, iterations);
-        Some(sb_inv.after(&out).after(sl).normalized())
-    });
+    let refined = levels
+        .iter()
+        .enumerate()
+        .rev()
+        .try_fold(hw, |hw, (k, (b, l, sb, sl))| {
+            let iterations = if k + 1 == levels.len() { 40 } else { 15 };
+            let (sb_inv, sl_inv) = (sb.inverse()?, sl.inverse()?);
+            let hl = sb.after(&hw).after(&sl_inv);
+            let out = refine::refine_level(b, l, &hl, iterations);
+            Some(sb_inv.after(&out).after(sl).normalized())
+        });
     if let Some(refined) = refined {
         let (corr1, _) = refine::correlation(&base_n, &later_n, &refined);
         let plausible = implausible(&refined, later_w.w as f64, later_w.h as f64).is_none()
@@ -285,7 +360,10 @@ fn local_scale(h: &Homography, x: f64, y: f64) -> f64 {
     if w.abs() < 1e-12 {
         return 1.0;
     }
-    let (u, v) = ((m[0][0] * x + m[0][1] * y + m[0][2]) / w, (m[1][0] * x + m[1][1] * y + m[1][2]) / w);
+    let (u, v) = (
+        (m[0][0] * x + m[0][1] * y + m[0][2]) / w,
+        (m[1][0] * x + m[1][1] * y + m[1][2]) / w,
+    );
     let j = [
         [(m[0][0] - u * m[2][0]) / w, (m[0][1] - u * m[2][1]) / w],
         [(m[1][0] - v * m[2][0]) / w, (m[1][1] - v * m[2][1]) / w],
@@ -296,9 +374,17 @@ fn local_scale(h: &Homography, x: f64, y: f64) -> f64 {
 /// Why `h` (later → baseline, both at the same feature scale; later is `w` × `h` there) cannot
 /// be a photo of the same skin from a similar viewpoint, or `None` when it can.
 fn implausible(h: &Homography, w: f64, hgt: f64) -> Option<String> {
-    let corners = [(0.0, 0.0), (w - 1.0, 0.0), (w - 1.0, hgt - 1.0), (0.0, hgt - 1.0)];
+    let corners = [
+        (0.0, 0.0),
+        (w - 1.0, 0.0),
+        (w - 1.0, hgt - 1.0),
+        (0.0, hgt - 1.0),
+    ];
     let m = &h.0;
-    if corners.iter().any(|&(x, y)| m[2][0] * x + m[2][1] * y + m[2][2] <= 0.0) {
+    if corners
+        .iter()
+        .any(|&(x, y)| m[2][0] * x + m[2][1] * y + m[2][2] <= 0.0)
+    {
         return Some("degenerate homography (photo maps through infinity)".into());
     }
     let quad: Vec<(f64, f64)> = corners.iter().filter_map(|&(x, y)| h.apply(x, y)).collect();
@@ -315,17 +401,25 @@ fn implausible(h: &Homography, w: f64, hgt: f64) -> Option<String> {
     if turns.iter().any(|&t| t <= 0.0) {
         return Some("implausible homography (warped frame is mirrored or not convex)".into());
     }
-    let area = 0.5 * (0..4).map(|i| quad[i].0 * quad[(i + 1) % 4].1 - quad[(i + 1) % 4].0 * quad[i].1).sum::<f64>().abs();
+    let area = 0.5
+        * (0..4)
+            .map(|i| quad[i].0 * quad[(i + 1) % 4].1 - quad[(i + 1) % 4].0 * quad[i].1)
+            .sum::<f64>()
+            .abs();
     let scale = (area / ((w - 1.0) * (hgt - 1.0))).sqrt();
     if !(1.0 / MAX_SCALE..=MAX_SCALE).contains(&scale) {
         return Some(format!("implausible scale change {scale:.2}"));
     }
-    let edges: Vec<f64> = (0..4).map(|i| (quad[(i + 1) % 4].0 - quad[i].0).hypot(quad[(i + 1) % 4].1 - quad[i].1)).collect();
+    let edges: Vec<f64> = (0..4)
+        .map(|i| (quad[(i + 1) % 4].0 - quad[i].0).hypot(quad[(i + 1) % 4].1 - quad[i].1))
+        .collect();
     // Opposite edges of very different length: strong perspective or shear.
     for (a, b) in [(edges[0], edges[2]), (edges[1], edges[3])] {
         let ratio = a.max(b) / a.min(b).max(1e-9);
         if ratio > MAX_ANISOTROPY {
-            return Some(format!("implausible perspective (opposite edges differ {ratio:.1}x)"));
+            return Some(format!(
+                "implausible perspective (opposite edges differ {ratio:.1}x)"
+            ));
         }
     }
     let aspect = (edges[0] + edges[2]) / (edges[1] + edges[3]) / ((w - 1.0) / (hgt - 1.0));

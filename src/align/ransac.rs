@@ -1,6 +1,8 @@
 //! Robust homography estimation from point matches: normalised 4-point DLT inside a seeded,
 //! adaptive RANSAC, then a least-squares DLT on all inliers.
 
+#![allow(clippy::needless_range_loop)] // matrix code reads best with explicit indices
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -49,7 +51,10 @@ pub(crate) fn ransac(
         }
         let Some(h) = fit_dlt(&s, &d) else { continue };
         // The four points must stay on the finite, non-mirrored side of the projection.
-        if s.iter().any(|&(x, y)| h.0[2][0] * x + h.0[2][1] * y + h.0[2][2] <= 0.0) || !same_orientation(&s, &d) {
+        if s.iter()
+            .any(|&(x, y)| h.0[2][0] * x + h.0[2][1] * y + h.0[2][2] <= 0.0)
+            || !same_orientation(&s, &d)
+        {
             continue;
         }
         let (count, cost) = score(&h, src, dst, t2);
@@ -109,7 +114,9 @@ fn score(h: &Homography, src: &[(f64, f64)], dst: &[(f64, f64)], t2: f64) -> (us
 }
 
 fn inliers_of(h: &Homography, src: &[(f64, f64)], dst: &[(f64, f64)], t2: f64) -> Vec<usize> {
-    (0..src.len().min(dst.len())).filter(|&k| error2(h, src[k], dst[k]) < t2).collect()
+    (0..src.len().min(dst.len()))
+        .filter(|&k| error2(h, src[k], dst[k]) < t2)
+        .collect()
 }
 
 /// Squared transfer error; infinite where the point maps to infinity.
@@ -126,9 +133,18 @@ fn cross((ax, ay): (f64, f64), (bx, by): (f64, f64), (cx, cy): (f64, f64)) -> f6
 
 /// Any three of the four points (nearly) collinear.
 fn degenerate(p: &[(f64, f64)]) -> bool {
-    let scale = p.iter().map(|a| p.iter().map(|b| (a.0 - b.0).hypot(a.1 - b.1)).fold(0.0, f64::max)).fold(0.0, f64::max);
+    let scale = p
+        .iter()
+        .map(|a| {
+            p.iter()
+                .map(|b| (a.0 - b.0).hypot(a.1 - b.1))
+                .fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max);
     let eps = 1e-3 * scale * scale;
-    [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)].iter().any(|&(i, j, k)| cross(p[i], p[j], p[k]).abs() < eps)
+    [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]
+        .iter()
+        .any(|&(i, j, k)| cross(p[i], p[j], p[k]).abs() < eps)
 }
 
 /// Every triangle of the sample keeps its orientation (no mirroring).
@@ -141,9 +157,15 @@ fn same_orientation(s: &[(f64, f64)], d: &[(f64, f64)]) -> bool {
 /// Hartley normalisation: centroid to the origin, mean distance √2.
 fn normalizer(p: &[(f64, f64)]) -> Homography {
     let n = p.len() as f64;
-    let (cx, cy) = p.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0 / n, a.1 + b.1 / n));
+    let (cx, cy) = p
+        .iter()
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0 / n, a.1 + b.1 / n));
     let mean = p.iter().map(|q| (q.0 - cx).hypot(q.1 - cy)).sum::<f64>() / n;
-    let s = if mean > 1e-12 { std::f64::consts::SQRT_2 / mean } else { 1.0 };
+    let s = if mean > 1e-12 {
+        std::f64::consts::SQRT_2 / mean
+    } else {
+        1.0
+    };
     Homography([[s, 0.0, -s * cx], [0.0, s, -s * cy], [0.0, 0.0, 1.0]])
 }
 
@@ -155,7 +177,10 @@ pub(crate) fn fit_dlt(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<Homograp
     for (&s, &d) in src.iter().zip(dst) {
         let (x, y) = ts.apply(s.0, s.1)?;
         let (u, v) = td.apply(d.0, d.1)?;
-        let rows = [[-x, -y, -1.0, 0.0, 0.0, 0.0, u * x, u * y, u], [0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v]];
+        let rows = [
+            [-x, -y, -1.0, 0.0, 0.0, 0.0, u * x, u * y, u],
+            [0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v],
+        ];
         for r in &rows {
             for i in 0..9 {
                 for j in i..9 {
@@ -186,7 +211,10 @@ fn smallest_eigenvector(mut a: [[f64; 9]; 9]) -> [f64; 9] {
         row[i] = 1.0;
     }
     for _ in 0..100 {
-        let off: f64 = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..9)
+            .flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         let diag: f64 = (0..9).map(|i| a[i][i] * a[i][i]).sum();
         if off <= 1e-30 * diag.max(1e-300) {
             break;
@@ -219,7 +247,9 @@ fn smallest_eigenvector(mut a: [[f64; 9]; 9]) -> [f64; 9] {
             }
         }
     }
-    let k = (0..9).min_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).unwrap_or(8);
+    let k = (0..9)
+        .min_by(|&i, &j| a[i][i].total_cmp(&a[j][j]))
+        .unwrap_or(8);
     std::array::from_fn(|i| v[i][k])
 }
 
@@ -239,14 +269,21 @@ mod tests {
                 (rng.random_range(0.0..800.0), rng.random_range(0.0..600.0))
             } else {
                 let q = truth.apply(p.0, p.1).unwrap();
-                (q.0 + rng.random_range(-0.5..0.5), q.1 + rng.random_range(-0.5..0.5))
+                (
+                    q.0 + rng.random_range(-0.5..0.5),
+                    q.1 + rng.random_range(-0.5..0.5),
+                )
             };
             src.push(p);
             dst.push(q);
         }
         let fit = ransac(&src, &dst, 2000, 3.0, 7).unwrap();
         // Two hundred true inliers; a random outlier may land within the threshold by chance.
-        assert!((200..=203).contains(&fit.inliers.len()), "{}", fit.inliers.len());
+        assert!(
+            (200..=203).contains(&fit.inliers.len()),
+            "{}",
+            fit.inliers.len()
+        );
         let (mean, max) = fit.h.grid_error(&truth, 800, 600, 10);
         assert!(mean < 0.1 && max < 0.3, "{mean} {max}");
     }

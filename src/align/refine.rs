@@ -5,6 +5,8 @@
 //!
 //! All homographies here map LATER level pixels to BASELINE level pixels.
 
+#![allow(clippy::needless_range_loop)] // matrix code reads best with explicit indices
+
 use rayon::prelude::*;
 
 use super::plane::Plane;
@@ -26,15 +28,21 @@ fn sample_rows(w: usize, h: usize) -> (Vec<usize>, usize) {
 /// Zero-normalised cross-correlation of `base` and `later` warped by `later_to_base`, over the
 /// baseline pixels whose source lies inside `later`. Returns `(correlation, samples)`.
 pub(crate) fn correlation(base: &Plane, later: &Plane, later_to_base: &Homography) -> (f64, usize) {
-    let Some(to_later) = later_to_base.inverse() else { return (0.0, 0) };
+    let Some(to_later) = later_to_base.inverse() else {
+        return (0.0, 0);
+    };
     let (rows, stride) = sample_rows(base.w, base.h);
     let sums: Vec<[f64; 6]> = rows
         .par_iter()
         .map(|&y| {
             let mut s = [0.0f64; 6];
             for x in (1..base.w.saturating_sub(1)).step_by(stride) {
-                let Some((u, v)) = to_later.apply(x as f64, y as f64) else { continue };
-                let Some(i) = later.bilinear(u as f32, v as f32) else { continue };
+                let Some((u, v)) = to_later.apply(x as f64, y as f64) else {
+                    continue;
+                };
+                let Some(i) = later.bilinear(u as f32, v as f32) else {
+                    continue;
+                };
                 let (t, i) = (base.at(x, y) as f64, i as f64);
                 s[0] += 1.0;
                 s[1] += t;
@@ -65,17 +73,34 @@ pub(crate) fn correlation(base: &Plane, later: &Plane, later_to_base: &Homograph
 }
 
 /// Refines `later_to_base` (level coordinates) by at most `iterations` Gauss–Newton steps.
-pub(crate) fn refine_level(base: &Plane, later: &Plane, later_to_base: &Homography, iterations: usize) -> Homography {
+pub(crate) fn refine_level(
+    base: &Plane,
+    later: &Plane,
+    later_to_base: &Homography,
+    iterations: usize,
+) -> Homography {
     let (w, h) = (base.w, base.h);
-    let Some(mut to_later) = later_to_base.inverse() else { return *later_to_base };
+    let Some(mut to_later) = later_to_base.inverse() else {
+        return *later_to_base;
+    };
     if w < 8 || h < 8 {
         return *later_to_base;
     }
     // Warp parameters live in centred coordinates of about unit extent, so the normal
     // equations are well conditioned.
-    let (cx, cy, sc) = (0.5 * (w as f64 - 1.0), 0.5 * (h as f64 - 1.0), 0.5 * w.max(h) as f64);
-    let norm = Homography([[1.0 / sc, 0.0, -cx / sc], [0.0, 1.0 / sc, -cy / sc], [0.0, 0.0, 1.0]]);
-    let Some(denorm) = norm.inverse() else { return *later_to_base };
+    let (cx, cy, sc) = (
+        0.5 * (w as f64 - 1.0),
+        0.5 * (h as f64 - 1.0),
+        0.5 * w.max(h) as f64,
+    );
+    let norm = Homography([
+        [1.0 / sc, 0.0, -cx / sc],
+        [0.0, 1.0 / sc, -cy / sc],
+        [0.0, 0.0, 1.0],
+    ]);
+    let Some(denorm) = norm.inverse() else {
+        return *later_to_base;
+    };
     let (rows, stride) = sample_rows(w, h);
     let mut huber = f64::INFINITY;
     for _ in 0..iterations {
@@ -110,7 +135,11 @@ pub(crate) fn refine_level(base: &Plane, later: &Plane, later_to_base: &Homograp
             break;
         }
         let var_i = m[3] - m[1] * m[1] / m[0];
-        let gain = if var_i > 1e-9 { ((m[4] - m[1] * m[2] / m[0]) / var_i).clamp(0.2, 5.0) } else { 1.0 };
+        let gain = if var_i > 1e-9 {
+            ((m[4] - m[1] * m[2] / m[0]) / var_i).clamp(0.2, 5.0)
+        } else {
+            1.0
+        };
         let bias = (m[2] - gain * m[1]) / m[0];
         // Pass 2: weighted normal equations of the inverse-compositional step.
         let sums: Vec<[f64; 46]> = warped
@@ -126,12 +155,25 @@ pub(crate) fn refine_level(base: &Plane, later: &Plane, later_to_base: &Homograp
                     let x = 1 + k * stride;
                     let t = base.at(x, y) as f64;
                     let r = gain * i as f64 + bias - t;
-                    let wgt = if r.abs() <= huber { 1.0 } else { huber / r.abs() };
+                    let wgt = if r.abs() <= huber {
+                        1.0
+                    } else {
+                        huber / r.abs()
+                    };
                     // Template gradient per unit of the centred coordinates.
                     let gx = 0.5 * (base.at(x + 1, y) - base.at(x - 1, y)) as f64 * sc;
                     let gy = 0.5 * (base.at(x, y + 1) - base.at(x, y - 1)) as f64 * sc;
                     let xn = (x as f64 - cx) / sc;
-                    let sd = [gx * xn, gx * yn, gx, gy * xn, gy * yn, gy, -(gx * xn + gy * yn) * xn, -(gx * xn + gy * yn) * yn];
+                    let sd = [
+                        gx * xn,
+                        gx * yn,
+                        gx,
+                        gy * xn,
+                        gy * yn,
+                        gy,
+                        -(gx * xn + gy * yn) * xn,
+                        -(gx * xn + gy * yn) * yn,
+                    ];
                     let mut n = 0;
                     for a in 0..8 {
                         for b in a..8 {
@@ -162,14 +204,29 @@ pub(crate) fn refine_level(base: &Plane, later: &Plane, later_to_base: &Homograp
         let rhs: [f64; 8] = std::array::from_fn(|a| s[36 + a]);
         huber = 1.5 * (s[44] / s[45].max(1.0)).sqrt();
         let Some(dp) = solve(hess, rhs) else { break };
-        let step = Homography([[1.0 + dp[0], dp[1], dp[2]], [dp[3], 1.0 + dp[4], dp[5]], [dp[6], dp[7], 1.0]]);
-        let Some(step_inv) = denorm.after(&step).after(&norm).inverse() else { break };
+        let step = Homography([
+            [1.0 + dp[0], dp[1], dp[2]],
+            [dp[3], 1.0 + dp[4], dp[5]],
+            [dp[6], dp[7], 1.0],
+        ]);
+        let Some(step_inv) = denorm.after(&step).after(&norm).inverse() else {
+            break;
+        };
         to_later = to_later.after(&step_inv).normalized();
         // Converged when the step moves no frame corner by more than a hundredth of a pixel.
-        let moved = [(0.0, 0.0), (w as f64 - 1.0, 0.0), (0.0, h as f64 - 1.0), (w as f64 - 1.0, h as f64 - 1.0)]
-            .iter()
-            .map(|&(x, y)| step_inv.apply(x, y).map_or(f64::INFINITY, |(u, v)| (u - x).hypot(v - y)))
-            .fold(0.0, f64::max);
+        let moved = [
+            (0.0, 0.0),
+            (w as f64 - 1.0, 0.0),
+            (0.0, h as f64 - 1.0),
+            (w as f64 - 1.0, h as f64 - 1.0),
+        ]
+        .iter()
+        .map(|&(x, y)| {
+            step_inv
+                .apply(x, y)
+                .map_or(f64::INFINITY, |(u, v)| (u - x).hypot(v - y))
+        })
+        .fold(0.0, f64::max);
         if moved < 0.01 {
             break;
         }

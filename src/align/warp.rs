@@ -10,11 +10,18 @@ use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, 
 /// The mask is 255 where the warped pixel's source lies inside `later` (within the pixel centres
 /// of its border, so every sample is a true interpolation), 0 elsewhere; pixels outside the mask
 /// are black. A singular homography gives an all-zero mask.
-pub fn warp_to_baseline(later: &Rgb, later_to_baseline: &Homography, width: u32, height: u32) -> (Rgb, Mask) {
+pub fn warp_to_baseline(
+    later: &Rgb,
+    later_to_baseline: &Homography,
+    width: u32,
+    height: u32,
+) -> (Rgb, Mask) {
     let mut out = Rgb::new(width, height);
     let mut mask = Mask::new(width, height);
     let (lw, lh) = (later.width(), later.height());
-    let Some(to_later) = later_to_baseline.inverse() else { return (out, mask) };
+    let Some(to_later) = later_to_baseline.inverse() else {
+        return (out, mask);
+    };
     if lw == 0 || lh == 0 || width == 0 {
         return (out, mask);
     }
@@ -25,7 +32,9 @@ pub fn warp_to_baseline(later: &Rgb, later_to_baseline: &Homography, width: u32,
         .enumerate()
         .for_each(|(y, (row, mrow))| {
             for x in 0..width as usize {
-                let Some((u, v)) = to_later.apply(x as f64, y as f64) else { continue };
+                let Some((u, v)) = to_later.apply(x as f64, y as f64) else {
+                    continue;
+                };
                 if !(u >= 0.0 && v >= 0.0 && u <= (lw - 1) as f64 && v <= (lh - 1) as f64) {
                     continue;
                 }
@@ -46,23 +55,33 @@ pub fn warp_to_baseline(later: &Rgb, later_to_baseline: &Homography, width: u32,
 
 /// Warps a class map into the baseline frame with nearest-neighbour sampling; pixels whose
 /// source lies outside `classes` are background.
-pub fn warp_classes_to_baseline(classes: &ClassMap, later_to_baseline: &Homography, width: u32, height: u32) -> ClassMap {
+pub fn warp_classes_to_baseline(
+    classes: &ClassMap,
+    later_to_baseline: &Homography,
+    width: u32,
+    height: u32,
+) -> ClassMap {
     let mut out = ClassMap::from_pixel(width, height, Luma([CLASS_BACKGROUND]));
     let (lw, lh) = (classes.width() as i64, classes.height() as i64);
-    let Some(to_later) = later_to_baseline.inverse() else { return out };
+    let Some(to_later) = later_to_baseline.inverse() else {
+        return out;
+    };
     if lw == 0 || lh == 0 || width == 0 {
         return out;
     }
     let src = classes.as_raw();
-    out.par_chunks_mut(width as usize).enumerate().for_each(|(y, row)| {
-        for (x, o) in row.iter_mut().enumerate() {
-            let Some((u, v)) = to_later.apply(x as f64, y as f64) else { continue };
-            let (u, v) = (u.round(), v.round());
-            if u >= 0.0 && v >= 0.0 && u < lw as f64 && v < lh as f64 {
-                *o = src[v as usize * lw as usize + u as usize];
+    out.par_chunks_mut(width as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for (x, o) in row.iter_mut().enumerate() {
+                let Some((u, v)) = to_later.apply(x as f64, y as f64) else {
+                    continue;
+                };
+                let (u, v) = (u.round(), v.round());
+                if u >= 0.0 && v >= 0.0 && u < lw as f64 && v < lh as f64 {
+                    *o = src[v as usize * lw as usize + u as usize];
+                }
             }
-        }
-    });
+        });
     out
 }
-
