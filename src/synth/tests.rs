@@ -349,9 +349,39 @@ fn write_series_writes_the_listed_files_and_truth_reads_back() {
 #[ignore]
 fn look() {
     let dir = std::env::var("SYNTH_LOOK_DIR").unwrap_or_else(|_| "/tmp/synth_look".into());
-    let seed = std::env::var("SYNTH_LOOK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed = std::env::var("SYNTH_LOOK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let t = std::time::Instant::now();
-    let series = generate(&SynthOptions { seed, ..Default::default() });
+    let series = generate(&SynthOptions {
+        seed,
+        ..Default::default()
+    });
     eprintln!("generated in {:?}", t.elapsed());
     write_series(&series, Path::new(&dir)).expect("written");
+    // PNG views of the written JPEGs: whole frame, a 1:1 crop, and the labels tinted.
+    for (t, sess) in Truth::of(&series).sessions.iter().zip(&series.sessions) {
+        let photo = image::open(Path::new(&dir).join(&t.photo))
+            .expect("photo")
+            .to_rgb8();
+        let (w, h) = photo.dimensions();
+        photo
+            .save(format!("{dir}/look_s{}.png", t.index))
+            .expect("png");
+        let crop = image::imageops::crop_imm(&photo, w / 3, h / 3, w / 3, h / 3).to_image();
+        crop.save(format!("{dir}/look_s{}_crop.png", t.index))
+            .expect("png");
+        let mut tinted = photo.clone();
+        for (u, v, p) in tinted.enumerate_pixels_mut() {
+            match sess.classes.get_pixel(u, v)[0] {
+                CLASS_LINE => p.0 = [0, 255, 0],
+                CLASS_SCAR => p.0[2] = 255,
+                _ => {}
+            }
+        }
+        tinted
+            .save(format!("{dir}/look_s{}_labels.png", t.index))
+            .expect("png");
+    }
 }
