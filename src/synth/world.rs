@@ -7,9 +7,6 @@ use rand_chacha::ChaCha8Rng;
 
 use super::noise::{self, fbm, hash2, smoothstep, unit16};
 
-/// Share of each side of the baseline frame kept free of lesions, so every lesion stays in
-/// view in every session.
-pub(super) const LESION_MARGIN: f64 = 0.18;
 /// At most this many scars, so a pixel can list the nearby ones on the stack.
 const MAX_SCARS: usize = 24;
 /// The core of a line's darkening falls from full at `INNER` half-widths to nothing at
@@ -359,20 +356,22 @@ fn lesion_count(
 }
 
 impl World {
-    /// Draws a world for a `width`×`height` baseline frame at `ppm` pixels per mm.
+    /// Draws a world for a `width`×`height` baseline frame at `ppm` pixels per mm, with
+    /// lesions only inside the frame less `margin` (a share of each side).
     pub(super) fn draw(
         rng: &mut ChaCha8Rng,
         base: [f64; 3],
         width: u32,
         height: u32,
         ppm: f64,
+        margin: f64,
     ) -> World {
         let (w, h) = (width as f64, height as f64);
         let lesion_box = [
-            LESION_MARGIN * w,
-            LESION_MARGIN * h,
-            (1.0 - LESION_MARGIN) * w - 1.0,
-            (1.0 - LESION_MARGIN) * h - 1.0,
+            margin * w,
+            margin * h,
+            (1.0 - margin) * w - 1.0,
+            (1.0 - margin) * h - 1.0,
         ];
         let skin = Skin::draw(rng, base, ppm, width, height);
         let (bw, bh) = (lesion_box[2] - lesion_box[0], lesion_box[3] - lesion_box[1]);
