@@ -22,10 +22,14 @@ pub struct Lighting {
     pub gradient_angle_deg: f64,
     /// Standard deviation of the added Gaussian noise, 8-bit levels.
     pub noise_sigma: f64,
+    /// Standard deviation of the camera's slight defocus (Gaussian blur), pixels. Labels
+    /// are not blurred.
+    #[serde(default)]
+    pub blur_sigma_px: f64,
 }
 
 impl Lighting {
-    /// Baseline lighting: unchanged except for sensor noise.
+    /// Baseline lighting: unchanged except for sensor noise and focus.
     pub(super) fn baseline(rng: &mut ChaCha8Rng) -> Lighting {
         Lighting {
             exposure: 1.0,
@@ -33,6 +37,7 @@ impl Lighting {
             gradient_amplitude: 0.0,
             gradient_angle_deg: 0.0,
             noise_sigma: rng.random_range(1.5..2.5),
+            blur_sigma_px: rng.random_range(0.0..0.8),
         }
     }
 
@@ -43,6 +48,7 @@ impl Lighting {
             gradient_amplitude: rng.random_range(0.0..0.05),
             gradient_angle_deg: rng.random_range(0.0..360.0),
             noise_sigma: rng.random_range(1.5..2.5),
+            blur_sigma_px: rng.random_range(0.0..0.8),
         }
     }
 }

@@ -46,6 +46,12 @@ pub struct SynthOptions {
     pub interval_days: i64,
     /// JPEG quality of written photos (clamped to 1..=100).
     pub jpeg_quality: u8,
+    /// Share of each side of the baseline frame kept free of lesions. `None` (default): 0.18
+    /// when there are several sessions, so every lesion stays in view in every session, and
+    /// 0.03 for a single session (training images with lesions anywhere). Values outside
+    /// 0..=0.45 count as `None`.
+    #[serde(default)]
+    pub lesion_margin: Option<f64>,
 }
 
 impl Default for SynthOptions {
@@ -59,11 +65,21 @@ impl Default for SynthOptions {
             start_date: NaiveDate::from_ymd_opt(2026, 1, 5).expect("valid constant date"),
             interval_days: 42,
             jpeg_quality: 92,
+            lesion_margin: None,
         }
     }
 }
 
 impl SynthOptions {
+    /// The lesion margin actually used (see [`SynthOptions::lesion_margin`]).
+    pub fn effective_lesion_margin(&self) -> f64 {
+        match self.lesion_margin {
+            Some(m) if (0.0..=0.45).contains(&m) => m,
+            _ if self.sessions <= 1 => 0.03,
+            _ => 0.18,
+        }
+    }
+
     /// The scale actually used (see [`SynthOptions::px_per_mm`]).
     pub fn effective_px_per_mm(&self) -> f64 {
         if self.px_per_mm.is_finite() && (0.5..=1000.0).contains(&self.px_per_mm) {
@@ -224,6 +240,7 @@ fn draw_world(opts: &SynthOptions) -> (World, [u8; 3], f64) {
         opts.width,
         opts.height,
         opts.effective_px_per_mm(),
+        opts.effective_lesion_margin(),
     );
     (world, skin_rgb, (lab[0] - 50.0).atan2(lab[2]).to_degrees())
 }
@@ -348,13 +365,16 @@ fn render(
     let gains = light.white_balance.map(|g| g * light.exposure);
     let unit_gain = gains.iter().all(|&g| g == 1.0);
     let map = |u: f64, v: f64| view.apply(u, v).map(|(x, y)| [x, y]);
-    let row_len = w as usize * 3;
-    img.par_chunks_mut(row_len)
-        .zip(lab.par_chunks_mut(w as usize))
+    let (wu, row_len) = (w as usize, w as usize * 3);
+    // Colours in 0..1 (before blur and noise), row by row.
+    let mut colour = vec![0f32; row_len * h as usize];
+    colour
+        .par_chunks_mut(row_len)
+        .zip(lab.par_chunks_mut(wu))
         .enumerate()
         .for_each(|(v, (row, labels))| {
             let vf = v as f64;
-            for u in 0..w as usize {
+            for u in 0..wu {
                 let uf = u as f64;
                 let Some(centre) = map(uf, vf) else { continue };
                 let subs = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
@@ -367,16 +387,66 @@ fn render(
                     }
                 }
                 let shade = gx * (uf - cx) + gy * (vf - cy);
-                let idx = (v * w as usize + u) as i64;
                 for k in 0..3 {
-                    let n =
-                        light.noise_sigma * noise::gauss(noise::hash2(noise_seed, idx, k as i64));
-                    row[3 * u + k] = ((c[k] + shade) * 255.0 + n).round().clamp(0.0, 255.0) as u8;
+                    row[3 * u + k] = (c[k] + shade) as f32;
                 }
                 labels[u] = world.label(les, centre[0], centre[1]);
             }
         });
+    blur(&mut colour, wu, light.blur_sigma_px);
+    img.par_chunks_mut(row_len)
+        .zip(colour.par_chunks(row_len))
+        .enumerate()
+        .for_each(|(v, (out, row))| {
+            for (i, (o, &c)) in out.iter_mut().zip(row).enumerate() {
+                let idx = (v * wu + i / 3) as i64;
+                let n =
+                    light.noise_sigma * noise::gauss(noise::hash2(noise_seed, idx, (i % 3) as i64));
+                *o = (c as f64 * 255.0 + n).round().clamp(0.0, 255.0) as u8;
+            }
+        });
     (img, lab)
+}
+
+/// Separable Gaussian blur of an interleaved RGB float image `w` pixels wide, in place
+/// (edges clamp); a camera's slight defocus. Does nothing for `sigma` under 0.05 px.
+fn blur(img: &mut [f32], w: usize, sigma: f64) {
+    if sigma < 0.05 || w == 0 {
+        return;
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let mut kernel: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let sum: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= sum);
+    let h = img.len() / (3 * w);
+    let (wi, hi) = (w as isize, h as isize);
+    // Rows.
+    img.par_chunks_mut(3 * w).for_each(|row| {
+        let src = row.to_vec();
+        for u in 0..wi {
+            for c in 0..3 {
+                row[(3 * u + c) as usize] = (-r..=r)
+                    .map(|d| {
+                        kernel[(d + r) as usize] * src[(3 * (u + d).clamp(0, wi - 1) + c) as usize]
+                    })
+                    .sum();
+            }
+        }
+    });
+    // Columns, from a copy.
+    let src = img.to_vec();
+    img.par_chunks_mut(3 * w).enumerate().for_each(|(v, row)| {
+        for (i, px) in row.iter_mut().enumerate() {
+            *px = (-r..=r)
+                .map(|d| {
+                    kernel[(d + r) as usize]
+                        * src[(v as isize + d).clamp(0, hi - 1) as usize * 3 * w + i]
+                })
+                .sum();
+        }
+    });
 }
 
 /// Labels of a session's lesions in the baseline frame.

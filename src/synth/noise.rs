@@ -9,17 +9,22 @@ pub(super) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Hash of a seed and a 2-D integer lattice point.
+/// Hash of a seed and a 2-D integer lattice point (one mixing round: this runs dozens of
+/// times per pixel).
 #[inline]
 pub(super) fn hash2(seed: u64, i: i64, j: i64) -> u64 {
     mix64(
-        seed ^ mix64(
-            (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                ^ (j as u64)
-                    .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-                    .rotate_left(31),
-        ),
+        seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (j as u64)
+                .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+                .rotate_left(31),
     )
+}
+
+/// Bits `shift..shift + 16` of a hash mapped to [0, 1).
+#[inline]
+pub(super) fn unit16(h: u64, shift: u32) -> f64 {
+    ((h >> shift) & 0xFFFF) as f64 * (1.0 / 65536.0)
 }
 
 /// A hash mapped to [0, 1).
@@ -57,18 +62,14 @@ pub(super) fn value(seed: u64, x: f64, y: f64) -> f64 {
 /// amplitude), normalised to about [-1, 1].
 #[inline]
 pub(super) fn fbm(seed: u64, x: f64, y: f64, octaves: u32) -> f64 {
-    let (mut sum, mut amp, mut norm, mut f) = (0.0, 1.0, 0.0, 1.0);
+    let (mut sum, mut amp, mut norm) = (0.0, 1.0, 0.0);
+    // Turn every octave by ~37° so the square lattice of value noise does not show.
+    let (mut x, mut y) = (0.8 * x - 0.6 * y, 0.6 * x + 0.8 * y);
     for o in 0..octaves {
-        // Offset each octave so lattice points of different octaves do not line up.
-        sum += amp
-            * value(
-                seed.wrapping_add(o as u64 * 0x51),
-                x * f + o as f64 * 17.3,
-                y * f,
-            );
+        sum += amp * value(seed.wrapping_add(o as u64 * 0x51), x, y);
         norm += amp;
         amp *= 0.5;
-        f *= 2.0;
+        (x, y) = (2.0 * (0.8 * x - 0.6 * y) + 17.3, 2.0 * (0.6 * x + 0.8 * y));
     }
     sum / norm
 }

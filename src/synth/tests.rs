@@ -37,9 +37,23 @@ fn same_seed_gives_identical_output_and_other_seeds_differ() {
         assert_eq!(x.lighting, y.lighting);
     }
     assert_ne!(a.sessions[1].image.as_raw(), c.sessions[1].image.as_raw());
-    // Fewer sessions give the same first sessions.
+    // Fewer sessions give the same first sessions (a single session differs: its lesions
+    // may come near the edges).
+    let three = generate(&small(5, 3));
+    assert_eq!(
+        three.sessions[1].image.as_raw(),
+        a.sessions[1].image.as_raw()
+    );
     let one = generate(&small(5, 1));
-    assert_eq!(one.sessions[0].image.as_raw(), a.sessions[0].image.as_raw());
+    assert_eq!(one.options.effective_lesion_margin(), 0.03);
+    let same_margin = generate(&SynthOptions {
+        lesion_margin: Some(0.18),
+        ..small(5, 1)
+    });
+    assert_eq!(
+        same_margin.sessions[0].image.as_raw(),
+        a.sessions[0].image.as_raw()
+    );
 }
 
 #[test]
@@ -179,7 +193,8 @@ fn every_lesion_is_in_view_in_every_session() {
         let series = generate(&opts);
         let (world, _, _) = draw_world(&opts);
         let (w, h) = (opts.width as f64, opts.height as f64);
-        let m = world::LESION_MARGIN;
+        let m = opts.effective_lesion_margin();
+        assert_eq!(m, 0.18);
         for p in world.key_points() {
             assert!(
                 p[0] >= m * w && p[0] <= (1.0 - m) * w && p[1] >= m * h && p[1] <= (1.0 - m) * h
@@ -349,9 +364,91 @@ fn write_series_writes_the_listed_files_and_truth_reads_back() {
 #[ignore]
 fn look() {
     let dir = std::env::var("SYNTH_LOOK_DIR").unwrap_or_else(|_| "/tmp/synth_look".into());
-    let seed = std::env::var("SYNTH_LOOK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed = std::env::var("SYNTH_LOOK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let t = std::time::Instant::now();
-    let series = generate(&SynthOptions { seed, ..Default::default() });
+    let series = generate(&SynthOptions {
+        seed,
+        ..Default::default()
+    });
     eprintln!("generated in {:?}", t.elapsed());
     write_series(&series, Path::new(&dir)).expect("written");
+    // PNG views of the written JPEGs: whole frame, a 1:1 crop, and the labels tinted.
+    for (t, sess) in Truth::of(&series).sessions.iter().zip(&series.sessions) {
+        let photo = image::open(Path::new(&dir).join(&t.photo))
+            .expect("photo")
+            .to_rgb8();
+        let (w, h) = photo.dimensions();
+        photo
+            .save(format!("{dir}/look_s{}.png", t.index))
+            .expect("png");
+        let crop = image::imageops::crop_imm(&photo, w / 3, h / 3, w / 3, h / 3).to_image();
+        crop.save(format!("{dir}/look_s{}_crop.png", t.index))
+            .expect("png");
+        let mut tinted = photo.clone();
+        for (u, v, p) in tinted.enumerate_pixels_mut() {
+            match sess.classes.get_pixel(u, v)[0] {
+                CLASS_LINE => p.0 = [0, 255, 0],
+                CLASS_SCAR => p.0[2] = 255,
+                _ => {}
+            }
+        }
+        tinted
+            .save(format!("{dir}/look_s{}_labels.png", t.index))
+            .expect("png");
+    }
+}
+
+/// A mosaic of eight 512×512 single-session photos (seeds 1..=8) as training would make
+/// them: `cargo test --lib synth::tests::look_small -- --ignored`.
+#[test]
+#[ignore]
+fn look_small() {
+    let dir = std::env::var("SYNTH_LOOK_DIR").unwrap_or_else(|_| "/tmp/synth_look".into());
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut mosaic = Rgb::new(4 * 512, 2 * 1024);
+    for seed in 1..=8u64 {
+        let s = generate(&SynthOptions {
+            seed,
+            sessions: 1,
+            width: 512,
+            height: 512,
+            ..Default::default()
+        });
+        let (x, y) = (
+            ((seed - 1) % 4) as i64 * 512,
+            ((seed - 1) / 4) as i64 * 1024,
+        );
+        image::imageops::replace(&mut mosaic, &s.sessions[0].image, x, y);
+        let mut tinted = s.sessions[0].image.clone();
+        for (u, v, p) in tinted.enumerate_pixels_mut() {
+            match s.sessions[0].classes.get_pixel(u, v)[0] {
+                CLASS_LINE => p.0 = [0, 255, 0],
+                CLASS_SCAR => p.0[2] = 255,
+                _ => {}
+            }
+        }
+        image::imageops::replace(&mut mosaic, &tinted, x, y + 512);
+        eprintln!(
+            "seed {seed}: ita {:.1}, lines {}, scars {}",
+            s.skin_ita_deg, s.sessions[0].line_count, s.sessions[0].scar_count
+        );
+    }
+    mosaic.save(format!("{dir}/look_small.png")).expect("png");
+}
+
+#[test]
+fn blur_keeps_flat_areas_and_total_energy() {
+    let (w, h) = (9, 7);
+    let mut img = vec![0.5f32; w * h * 3];
+    blur(&mut img, w, 0.7);
+    assert!(img.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+    let mut dot = vec![0f32; w * h * 3];
+    dot[(3 * w + 4) * 3 + 1] = 1.0;
+    blur(&mut dot, w, 0.7);
+    let green: f32 = dot.iter().skip(1).step_by(3).sum();
+    assert!((green - 1.0).abs() < 1e-5 && dot[(3 * w + 4) * 3 + 1] < 0.5);
+    assert!(dot.iter().step_by(3).all(|&v| v == 0.0));
 }

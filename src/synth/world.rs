@@ -5,17 +5,16 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::noise::{self, fbm, hash2, mix64, smoothstep, unit};
+use super::noise::{self, fbm, hash2, smoothstep, unit16};
 
-/// Share of each side of the baseline frame kept free of lesions, so every lesion stays in
-/// view in every session.
-pub(super) const LESION_MARGIN: f64 = 0.18;
 /// At most this many scars, so a pixel can list the nearby ones on the stack.
 const MAX_SCARS: usize = 24;
-/// Label and 50% darkening lie at the same place: the line profile falls from full at
-/// `INNER` half-widths to nothing at `OUTER` half-widths.
-const LINE_INNER: f64 = 0.5;
-const LINE_OUTER: f64 = 1.5;
+/// The core of a line's darkening falls from full at `INNER` half-widths to nothing at
+/// `OUTER` half-widths, so the label edge (one half-width) is where it is half.
+const LINE_INNER: f64 = 0.3;
+const LINE_OUTER: f64 = 1.7;
+/// A faint shadow and highlight reach this many half-widths from the centreline.
+const LINE_REACH: f64 = 3.0;
 
 /// Skin appearance: a base colour with smooth and fine variation, pores and micro-furrows.
 pub(super) struct Skin {
@@ -36,6 +35,8 @@ pub(super) struct Skin {
     furrow_amp: f64,
     grad: [f64; 2],
     centre: [f64; 2],
+    /// Unit direction the light comes from (in the image plane).
+    light: [f64; 2],
 }
 
 /// The parts of the skin at one point that lesions modify differently.
@@ -68,7 +69,8 @@ pub(super) struct Scar {
     tone: f64,
     pink: f64,
     shade: f64,
-    light: f64,
+    seed: u64,
+    mottle_scale: f64,
 }
 
 /// How one session shows the lesions (the treatment effect): per-line width and contrast
@@ -157,24 +159,27 @@ impl Skin {
         // Brightness changes by up to ~8% across the frame's half-diagonal.
         let half_diag = 0.5 * (width as f64).hypot(height as f64).max(1.0);
         let g = rng.random_range(0.0..0.08) / half_diag;
-        let r0 = rng.random_range(0.025..0.045) * ppm;
+        let r0 = rng.random_range(0.035..0.05) * ppm;
+        // Light from somewhere above, as in most photos (pits then read as pits).
+        let light = rng.random_range(-160.0..-20.0f64).to_radians();
         Skin {
             base,
             seed: rng.random(),
             low_scale: rng.random_range(5.0..12.0) * ppm,
             low_amp: rng.random_range(0.03..0.08),
-            red_amp: rng.random_range(0.01..0.04),
+            red_amp: rng.random_range(0.01..0.03),
             tex_scale: rng.random_range(0.15..0.35) * ppm,
-            tex_amp: rng.random_range(0.015..0.04),
+            tex_amp: rng.random_range(0.025..0.055),
             pore_cell: rng.random_range(0.3..0.5) * ppm,
             pore_prob: rng.random_range(0.4..0.8),
-            pore_radius: (r0, r0 * 1.8),
-            pore_strength: rng.random_range(0.08..0.22),
+            pore_radius: (r0, r0 * 1.6),
+            pore_strength: rng.random_range(0.08..0.2),
             furrow_cell: rng.random_range(0.5..1.0) * ppm,
-            furrow_width: rng.random_range(0.03..0.06) * ppm,
-            furrow_amp: rng.random_range(0.02..0.07),
+            furrow_width: rng.random_range(0.05..0.1) * ppm,
+            furrow_amp: rng.random_range(0.02..0.05),
             grad: [g * tilt.cos(), g * tilt.sin()],
             centre: [0.5 * (width as f64 - 1.0), 0.5 * (height as f64 - 1.0)],
+            light: [light.cos(), light.sin()],
         }
     }
 
@@ -185,7 +190,7 @@ impl Skin {
             + self.low_amp * fbm(s, lx, ly, 3)
             + self.grad[0] * (x - self.centre[0])
             + self.grad[1] * (y - self.centre[1]);
-        let red = self.red_amp * fbm(s ^ 0xAB, lx * 1.3, ly * 1.3, 2);
+        let red = self.red_amp * fbm(s ^ 0xAB, lx * 0.7, ly * 0.7, 2);
         let low = [
             self.base[0] * bright * (1.0 + red),
             self.base[1] * bright * (1.0 - 0.6 * red),
@@ -209,17 +214,18 @@ impl Skin {
         let mut dark = 0.0f64;
         for j in cj - 1..=cj + 1 {
             for i in ci - 1..=ci + 1 {
+                // One hash gives presence, position, size and strength (16 bits each).
                 let h = hash2(self.seed ^ 0x9051, i, j);
-                if unit(h) >= self.pore_prob {
+                if unit16(h, 48) >= self.pore_prob {
                     continue;
                 }
-                let px = (i as f64 + 0.1 + 0.8 * unit(mix64(h ^ 1))) * c;
-                let py = (j as f64 + 0.1 + 0.8 * unit(mix64(h ^ 2))) * c;
+                let px = (i as f64 + 0.1 + 0.8 * unit16(h, 0)) * c;
+                let py = (j as f64 + 0.1 + 0.8 * unit16(h, 16)) * c;
                 let (r0, r1) = self.pore_radius;
-                let r = r0 + (r1 - r0) * unit(mix64(h ^ 3));
+                let r = r0 + (r1 - r0) * unit16(h, 32);
                 let d2 = (x - px).powi(2) + (y - py).powi(2);
                 if d2 < 9.0 * r * r {
-                    let k = self.pore_strength * (0.4 + 0.6 * unit(mix64(h ^ 4)));
+                    let k = self.pore_strength * (0.4 + 0.6 * unit16(h.rotate_left(8), 48));
                     dark = dark.max(k * (-d2 / (r * r)).exp());
                 }
             }
@@ -235,8 +241,8 @@ impl Skin {
         for j in cj - 1..=cj + 1 {
             for i in ci - 1..=ci + 1 {
                 let h = hash2(self.seed ^ 0xF0F0, i, j);
-                let px = (i as f64 + unit(h)) * c;
-                let py = (j as f64 + unit(mix64(h ^ 5))) * c;
+                let px = (i as f64 + unit16(h, 0)) * c;
+                let py = (j as f64 + unit16(h, 16)) * c;
                 let d = (x - px).hypot(y - py);
                 if d < f1 {
                     f2 = f1;
@@ -350,20 +356,22 @@ fn lesion_count(
 }
 
 impl World {
-    /// Draws a world for a `width`×`height` baseline frame at `ppm` pixels per mm.
+    /// Draws a world for a `width`×`height` baseline frame at `ppm` pixels per mm, with
+    /// lesions only inside the frame less `margin` (a share of each side).
     pub(super) fn draw(
         rng: &mut ChaCha8Rng,
         base: [f64; 3],
         width: u32,
         height: u32,
         ppm: f64,
+        margin: f64,
     ) -> World {
         let (w, h) = (width as f64, height as f64);
         let lesion_box = [
-            LESION_MARGIN * w,
-            LESION_MARGIN * h,
-            (1.0 - LESION_MARGIN) * w - 1.0,
-            (1.0 - LESION_MARGIN) * h - 1.0,
+            margin * w,
+            margin * h,
+            (1.0 - margin) * w - 1.0,
+            (1.0 - margin) * h - 1.0,
         ];
         let skin = Skin::draw(rng, base, ppm, width, height);
         let (bw, bh) = (lesion_box[2] - lesion_box[0], lesion_box[3] - lesion_box[1]);
@@ -371,13 +379,14 @@ impl World {
         let density = ((bw * bh) / (ppm * ppm) / (51.2 * 38.4))
             .sqrt()
             .clamp(0.3, 1.0);
-        let scar_blend = (0.1 * ppm).max(1.0);
+        let scar_blend = (0.15 * ppm).max(1.0);
         let mut lines = Vec::new();
         let mut scars = Vec::new();
         if bw >= 8.0 && bh >= 8.0 {
             let n_lines = lesion_count(rng, 0.1, 6..=20, density);
+            let grain = rng.random_range(0.0..std::f64::consts::PI);
             for _ in 0..n_lines {
-                if let Some(line) = draw_line(rng, lesion_box, ppm) {
+                if let Some(line) = draw_line(rng, lesion_box, ppm, grain) {
                     lines.push(line);
                 }
             }
@@ -393,7 +402,7 @@ impl World {
             .flat_map(|l| l.hw.iter().copied())
             .fold(0.0, f64::max);
         // Reach of a line's darkening plus the supersampling offsets (under 1 px).
-        let margin = LINE_OUTER * max_hw + 2.0;
+        let margin = LINE_REACH * max_hw + 2.0;
         let grid = SegGrid::build(&lines, lesion_box, margin, (4.0 * margin).max(16.0));
         World {
             skin,
@@ -462,8 +471,14 @@ impl World {
                     m = mi;
                     let k = les.scar_strength[i] * mi;
                     let rho = (d / r.max(1e-9)).min(1.0);
-                    let shade = 1.0 + s.shade * k * rho * rho * (theta - s.light).cos();
-                    let tone = 1.0 + s.tone * k;
+                    // A pit lit from one side: the wall towards the light is in shadow, the far
+                    // wall lit; the walls are steepest near the rim.
+                    let towards =
+                        theta.cos() * self.skin.light[0] + theta.sin() * self.skin.light[1];
+                    let shade = 1.0 - s.shade * k * smoothstep(0.3, 1.0, rho) * towards;
+                    let mottle =
+                        1.0 + 0.35 * fbm(s.seed, p[0] / s.mottle_scale, p[1] / s.mottle_scale, 2);
+                    let tone = 1.0 + s.tone * k * mottle;
                     scar = [
                         tone * shade * (1.0 + s.pink * k),
                         tone * shade * (1.0 - 0.5 * s.pink * k),
@@ -471,17 +486,32 @@ impl World {
                     ];
                 }
             }
-            let mut dark = 0.0f64;
+            // The segment nearest relative to its width shapes the groove here.
+            let (mut best, mut dark) = (LINE_REACH, 0.0);
             for &(l, s) in segs {
                 let (l, s) = (l as usize, s as usize);
                 let line = &self.lines[l];
-                let (d, t) = seg_dist(p, line.pts[s], line.pts[s + 1]);
+                let (a, b) = (line.pts[s], line.pts[s + 1]);
+                let (d, t) = seg_dist(p, a, b);
                 let hw = (line.hw[s] + t * (line.hw[s + 1] - line.hw[s])) * les.line_width[l];
-                if d < LINE_OUTER * hw {
-                    let c = (line.contrast[s] + t * (line.contrast[s + 1] - line.contrast[s]))
-                        * les.line_contrast[l];
-                    dark = dark.max(c * (1.0 - smoothstep(LINE_INNER * hw, LINE_OUTER * hw, d)));
+                if d >= best * hw {
+                    continue;
                 }
+                best = d / hw;
+                let c = (line.contrast[s] + t * (line.contrast[s + 1] - line.contrast[s]))
+                    * les.line_contrast[l];
+                let core = 1.0 - smoothstep(LINE_INNER * hw, LINE_OUTER * hw, d);
+                let halo = 0.25 * (-(d / (2.0 * hw)).powi(2)).exp();
+                // A groove lit from one side: its far wall catches a little light.
+                let facing = if d > 1e-9 {
+                    let (cx, cy) = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
+                    ((p[0] - cx) * self.skin.light[0] + (p[1] - cy) * self.skin.light[1]) / d
+                } else {
+                    0.0
+                };
+                let glint =
+                    0.18 * (-facing).max(0.0) * (-((d - 1.8 * hw) / (0.7 * hw)).powi(2)).exp();
+                dark = c * (core + halo * (1.0 - core) - glint);
             }
             let c = plain(m, scar, dark);
             for k in 0..3 {
@@ -568,15 +598,16 @@ impl Lesions {
     }
 }
 
-/// A smooth random walk with slowly varying curvature, kept inside `bx`.
-fn draw_line(rng: &mut ChaCha8Rng, bx: [f64; 4], ppm: f64) -> Option<Line> {
+/// A smooth random walk with slowly varying curvature, kept inside `bx`, mostly along
+/// `grain` (radians).
+fn draw_line(rng: &mut ChaCha8Rng, bx: [f64; 4], ppm: f64, grain: f64) -> Option<Line> {
     let (bw, bh) = (bx[2] - bx[0], bx[3] - bx[1]);
     let min_len = (5.0 * ppm).min(0.25 * bw.min(bh));
     for _ in 0..20 {
         let target = rng.random_range(5.0..40.0) * ppm;
         let hw0 = (rng.random_range(0.05..0.125) * ppm).max(0.8);
         let contrast0 = rng.random_range(0.15..0.40);
-        let m = LINE_OUTER * hw0 + 1.0;
+        let m = LINE_REACH * hw0 + 1.0;
         if bw <= 2.0 * m || bh <= 2.0 * m {
             return None;
         }
@@ -587,7 +618,18 @@ fn draw_line(rng: &mut ChaCha8Rng, bx: [f64; 4], ppm: f64) -> Option<Line> {
             rng.random_range(bx[0] + m..bx[2] - m),
             rng.random_range(bx[1] + m..bx[3] - m),
         ];
-        let mut heading = rng.random_range(0.0..std::f64::consts::TAU);
+        // Most wrinkles follow the skin's tension lines (the grain); some do not.
+        let mut heading = if rng.random_bool(0.25) {
+            rng.random_range(0.0..std::f64::consts::TAU)
+        } else {
+            grain
+                + rng.random_range(-0.6..0.6)
+                + if rng.random_bool(0.5) {
+                    std::f64::consts::PI
+                } else {
+                    0.0
+                }
+        };
         // Fine lines bend gently: radius of curvature mostly above 10 mm.
         let k0 = rng.random_range(-1.0..1.0) / (15.0 * ppm);
         let k1 = rng.random_range(0.0..1.0) / (10.0 * ppm);
@@ -661,7 +703,8 @@ fn draw_scar(
             rng.random_range(bx[0] + m..bx[2] - m),
             rng.random_range(bx[1] + m..bx[3] - m),
         ];
-        let light = rng.random_range(0.0..std::f64::consts::TAU);
+        let seed = rng.random();
+        let mottle_scale = rng.random_range(0.3..0.8) * ppm;
         let tone = rng.random_range(-0.12..0.06);
         let pink = if rng.random_bool(0.3) {
             rng.random_range(0.04..0.12)
@@ -682,7 +725,8 @@ fn draw_scar(
                 tone,
                 pink,
                 shade,
-                light,
+                seed,
+                mottle_scale,
             });
         }
     }
