@@ -98,8 +98,10 @@ pub fn measure_photos(
             }
             if alignment.status == AlignStatus::Failed {
                 return Err(Error::Align {
-                    baseline: display_name(baseline, opts.full_paths),
-                    later: display_name(photo, opts.full_paths),
+                    // Errors name files as the user gave them, so two same-named
+                    // photos in different folders stay distinguishable.
+                    baseline: baseline.path.display().to_string(),
+                    later: photo.path.display().to_string(),
                     reason: alignment.reason.clone().unwrap_or_else(|| "alignment failed".into()),
                 });
             }
