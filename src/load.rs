@@ -67,11 +67,30 @@ pub fn load_photo(path: &Path, opts: &LoadOptions) -> Result<Photo> {
     if meta.is_dir() {
         return Err(fail("is a directory, expected a photo file".into()));
     }
-    if meta.len() == 0 {
-        return Err(fail("empty file (0 bytes)".into()));
+    if !meta.is_file() {
+        // A FIFO or device would block or stream forever: refuse anything but a regular file.
+        return Err(fail("not a regular file, expected a photo file".into()));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(io_reason(&e)))?;
-    let (image, exif) = decode(&bytes, opts).map_err(fail)?;
+    photo_from_bytes(&bytes, path, opts)
+}
+
+/// Loads a photo from its bytes, as [`load_photo`] does after reading the file; `name` stands
+/// for the file in the [`Photo`] and in errors (fuzzing and callers without files use this).
+///
+/// # Errors
+/// [`Error::Load`] naming `name` and the reason: empty, not an image, corrupt or truncated,
+/// too small, or larger than `opts.max_pixels`.
+pub fn load_photo_bytes(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Photo> {
+    photo_from_bytes(bytes, Path::new(name), opts)
+}
+
+fn photo_from_bytes(bytes: &[u8], path: &Path, opts: &LoadOptions) -> Result<Photo> {
+    let fail = |reason: String| Error::Load { path: path.to_path_buf(), reason };
+    if bytes.is_empty() {
+        return Err(fail("empty file (0 bytes)".into()));
+    }
+    let (image, exif) = decode(bytes, opts).map_err(fail)?;
     let name = file_name(path);
     let exif_date = exif.as_deref().and_then(exif_capture_date);
     let (date, date_source) = match (exif_date, date_in_name(&name)) {

@@ -1,5 +1,7 @@
 //! skintrack's binary: parses the command line, calls the library, maps the outcome to the
-//! documented exit codes (0 success, 1 error) and prints errors as one line on stderr.
+//! documented exit codes and prints errors as one line on stderr (docs/ERRORS.md): 0 success,
+//! 1 error (bad input, model, output), 2 command-line usage, 101 internal error (a bug).
+//! With `--json`, an error is also printed on stdout as one JSON object.
 
 mod cli;
 
@@ -14,16 +16,91 @@ use skintrack::segment::{self, Model};
 use skintrack::series::{self, SeriesOptions};
 use skintrack::{report, synth};
 
+/// Exit code of a run that failed on its inputs, the model or the outputs.
+const EXIT_ERROR: u8 = 1;
+/// Exit code of a command line clap could not parse.
+const EXIT_USAGE: u8 = 2;
+/// Exit code of a panic: a bug in skintrack, never the input's fault.
+const EXIT_INTERNAL: u8 = 101;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    // Decided from the raw arguments so that even a usage error can answer in JSON.
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    // A panic prints one line like any other error instead of the default multi-line text.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("skintrack: error: internal error (a bug, please report it): {}{at}", one_line(&what));
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !json {
+                // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+                err.exit();
+            }
+            let _ = err.print();
+            print_json_error(None, "usage", &one_line(&err.kind().to_string()));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match std::panic::catch_unwind(move || run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             // One line: the chain of contexts down to the root cause.
-            eprintln!("skintrack: error: {err:#}");
-            ExitCode::from(1)
+            let message = one_line(&format!("{err:#}"));
+            eprintln!("skintrack: error: {message}");
+            if json {
+                let (file, kind) = describe(&err);
+                print_json_error(file, kind, &message);
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+        Err(_) => {
+            // The hook has already printed the one-line message.
+            if json {
+                print_json_error(None, "internal", "internal error (a bug, please report it)");
+            }
+            ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// The file an error is about and its kind, from the library's error when there is one.
+fn describe(err: &anyhow::Error) -> (Option<String>, &'static str) {
+    use skintrack::Error as E;
+    match err.chain().find_map(|e| e.downcast_ref::<E>()) {
+        Some(E::Load { path, .. }) => (Some(path.display().to_string()), "load"),
+        // The later photo is the one that did not align; the message names the baseline too.
+        Some(E::Align { later, .. }) => (Some(later.clone()), "align"),
+        Some(E::Model { path, .. }) => (Some(path.display().to_string()), "model"),
+        Some(E::Segment { input, .. }) => (Some(input.clone()), "segment"),
+        Some(E::Output { path, .. }) => (Some(path.display().to_string()), "output"),
+        Some(E::Input { path, .. }) => (Some(path.display().to_string()), "input"),
+        None => (None, "other"),
+    }
+}
+
+/// `{"error": {"file": .., "kind": .., "message": ..}}` on stdout, one line.
+fn print_json_error(file: Option<String>, kind: &str, message: &str) {
+    let value = serde_json::json!({ "error": { "file": file, "kind": kind, "message": message } });
+    // stdout may be closed (a pipe whose reader quit): nothing more can be said then.
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// Messages are one line whatever a dependency put in them: newlines and runs of spaces
+/// become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
