@@ -34,14 +34,24 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("skintrack: error: internal error (a bug, please report it): {}{at}", one_line(&what));
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "skintrack: error: internal error (a bug, please report it): {}{at}",
+            one_line(&what)
+        );
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             use clap::error::ErrorKind;
-            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !json {
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) || !json
+            {
                 // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
                 err.exit();
             }
@@ -106,12 +116,22 @@ fn one_line(text: &str) -> String {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze { photo, common } => measure(&[photo], &common),
-        Command::Compare { before, after, common } => measure(&[before, after], &common),
+        Command::Compare {
+            before,
+            after,
+            common,
+        } => measure(&[before, after], &common),
         Command::Track { inputs, common } => {
             let photos = expand_inputs(&inputs)?;
             measure(&photos, &common)
         }
-        Command::Synth { out, seed, sessions, size, px_per_mm } => {
+        Command::Synth {
+            out,
+            seed,
+            sessions,
+            size,
+            px_per_mm,
+        } => {
             if sessions == 0 {
                 bail!("--sessions must be at least 1");
             }
@@ -128,19 +148,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {} sessions to {}", sessions, out.display());
             Ok(())
         }
-        Command::Model { command: ModelCommand::Info { path } } => {
+        Command::Model {
+            command: ModelCommand::Info { path },
+        } => {
             let path = path.unwrap_or_else(default_model_path);
             let model = Model::load(&path)?;
             let m = &model.manifest;
             println!("model     {} {} ({})", m.name, m.version, path.display());
             println!("sha256    {} (verified)", m.sha256);
-            println!("input     {} {} {} mean {:?} std {:?}", m.input.name, m.input.layout, m.input.color, m.input.mean, m.input.std);
-            println!("output    {} ({}) classes {:?}", m.output.name, m.output.kind, m.output.classes);
-            println!("tile      {} px, overlap {} px", m.tile.size, m.tile.overlap);
+            println!(
+                "input     {} {} {} mean {:?} std {:?}",
+                m.input.name, m.input.layout, m.input.color, m.input.mean, m.input.std
+            );
+            println!(
+                "output    {} ({}) classes {:?}",
+                m.output.name, m.output.kind, m.output.classes
+            );
+            println!(
+                "tile      {} px, overlap {} px",
+                m.tile.size, m.tile.overlap
+            );
             println!(
                 "scale     {} px/mm when the scale is known, else longest side {}",
-                m.working_scale.px_per_mm.map_or("-".into(), |v| v.to_string()),
-                m.working_scale.longest_side.map_or("-".into(), |v| v.to_string())
+                m.working_scale
+                    .px_per_mm
+                    .map_or("-".into(), |v| v.to_string()),
+                m.working_scale
+                    .longest_side
+                    .map_or("-".into(), |v| v.to_string())
             );
             if !m.scores.is_null() {
                 println!("scores    {}", m.scores);
@@ -191,7 +226,10 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .collect();
             found.sort();
             if found.is_empty() {
-                bail!("{}: no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder", input.display());
+                bail!(
+                    "{}: no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder",
+                    input.display()
+                );
             }
             photos.extend(found);
         } else {
@@ -202,8 +240,13 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn is_photo_name(path: &Path) -> bool {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-    matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp"))
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp")
+    )
 }
 
 /// `SKINTRACK_MODEL`, else the shipped model in the source tree, else `./models`.
@@ -211,7 +254,9 @@ fn default_model_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SKINTRACK_MODEL") {
         return PathBuf::from(p);
     }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(segment::DEFAULT_MODEL_FILE);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(segment::DEFAULT_MODEL_FILE);
     if shipped.exists() {
         return shipped;
     }

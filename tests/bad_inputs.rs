@@ -32,7 +32,9 @@ fn skintrack() -> Command {
 
 /// The model the binary uses by default: `SKINTRACK_MODEL`, else the shipped one.
 fn model_path() -> PathBuf {
-    std::env::var_os("SKINTRACK_MODEL").map(PathBuf::from).unwrap_or_else(common::shipped_model)
+    std::env::var_os("SKINTRACK_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(common::shipped_model)
 }
 
 fn baseline_photo() -> PathBuf {
@@ -59,8 +61,14 @@ fn refused(args: &[&dyn AsRef<std::ffi::OsStr>], out: &Path) -> String {
 fn assert_one_line_error(output: &Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "exit code; stderr: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "panic text: {stderr}");
-    assert!(!stderr.contains("internal error"), "a bug, not a refusal: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "panic text: {stderr}"
+    );
+    assert!(
+        !stderr.contains("internal error"),
+        "a bug, not a refusal: {stderr}"
+    );
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "exactly one stderr line, got: {stderr:?}");
     assert!(lines[0].starts_with("skintrack: error: "), "{stderr}");
@@ -71,20 +79,34 @@ fn assert_one_line_error(output: &Output) -> String {
 /// Nothing was written into the output folder (it may not even exist).
 fn assert_no_output(out: &Path) {
     if let Ok(entries) = std::fs::read_dir(out) {
-        let names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-        assert!(names.is_empty(), "partial output in {}: {names:?}", out.display());
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            names.is_empty(),
+            "partial output in {}: {names:?}",
+            out.display()
+        );
     }
 }
 
 fn assert_names(line: &str, file: &Path, reason: &str) {
     let shown = file.display().to_string();
-    assert!(line.contains(&shown), "message does not name {shown}: {line}");
-    assert!(line.contains(reason), "message does not say '{reason}': {line}");
+    assert!(
+        line.contains(&shown),
+        "message does not name {shown}: {line}"
+    );
+    assert!(
+        line.contains(reason),
+        "message does not say '{reason}': {line}"
+    );
 }
 
 fn encode(img: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), format).expect("encode");
+    img.write_to(&mut Cursor::new(&mut bytes), format)
+        .expect("encode");
     bytes
 }
 
@@ -101,9 +123,20 @@ fn report_json(out: &Path) -> serde_json::Value {
 
 /// Runs `analyze PHOTO`, expects success and gives report.json.
 fn analyzed(photo: &Path, out: &Path) -> serde_json::Value {
-    let output = skintrack().arg("analyze").arg(photo).arg("--out").arg(out).output().unwrap();
+    let output = skintrack()
+        .arg("analyze")
+        .arg(photo)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{}: {stderr}", photo.display());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}: {stderr}",
+        photo.display()
+    );
     report_json(out)
 }
 
@@ -112,7 +145,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -120,7 +157,10 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 /// A valid PNG whose IHDR declares `width`×`height` but whose data is a small image's.
 fn png_declaring(width: u32, height: u32) -> Vec<u8> {
-    let mut png = encode(&image::DynamicImage::ImageRgb8(RgbImage::new(32, 32)), ImageFormat::Png);
+    let mut png = encode(
+        &image::DynamicImage::ImageRgb8(RgbImage::new(32, 32)),
+        ImageFormat::Png,
+    );
     png[16..20].copy_from_slice(&width.to_be_bytes());
     png[20..24].copy_from_slice(&height.to_be_bytes());
     let crc = crc32(&png[12..29]);
@@ -136,36 +176,42 @@ fn tiff(ifd0: &[(u16, u16, u32, Vec<u8>)], gps: &[(u16, u16, u32, Vec<u8>)]) -> 
     }
     let n0 = ifd0.len() + usize::from(!gps.is_empty());
     let gps_at = 8 + ifd_len(n0);
-    let data_at = gps_at + if gps.is_empty() { 0 } else { ifd_len(gps.len()) };
+    let data_at = gps_at
+        + if gps.is_empty() {
+            0
+        } else {
+            ifd_len(gps.len())
+        };
     let mut head = b"II*\0".to_vec();
     head.extend(8u32.to_le_bytes());
     let mut data = Vec::new();
-    let mut write_ifd = |out: &mut Vec<u8>, entries: &[(u16, u16, u32, Vec<u8>)], extra: Option<u32>| {
-        let count = entries.len() + usize::from(extra.is_some());
-        out.extend((count as u16).to_le_bytes());
-        let mut all: Vec<(u16, u16, u32, Vec<u8>)> = entries.to_vec();
-        if let Some(offset) = extra {
-            all.push((0x8825, 4, 1, offset.to_le_bytes().to_vec()));
-        }
-        all.sort_by_key(|e| e.0);
-        for (tag, kind, count, value) in all {
-            out.extend(tag.to_le_bytes());
-            out.extend(kind.to_le_bytes());
-            out.extend(count.to_le_bytes());
-            if value.len() <= 4 {
-                let mut v = value.clone();
-                v.resize(4, 0);
-                out.extend(v);
-            } else {
-                out.extend(((data_at + data.len()) as u32).to_le_bytes());
-                data.extend(&value);
-                if data.len() % 2 == 1 {
-                    data.push(0);
+    let mut write_ifd =
+        |out: &mut Vec<u8>, entries: &[(u16, u16, u32, Vec<u8>)], extra: Option<u32>| {
+            let count = entries.len() + usize::from(extra.is_some());
+            out.extend((count as u16).to_le_bytes());
+            let mut all: Vec<(u16, u16, u32, Vec<u8>)> = entries.to_vec();
+            if let Some(offset) = extra {
+                all.push((0x8825, 4, 1, offset.to_le_bytes().to_vec()));
+            }
+            all.sort_by_key(|e| e.0);
+            for (tag, kind, count, value) in all {
+                out.extend(tag.to_le_bytes());
+                out.extend(kind.to_le_bytes());
+                out.extend(count.to_le_bytes());
+                if value.len() <= 4 {
+                    let mut v = value.clone();
+                    v.resize(4, 0);
+                    out.extend(v);
+                } else {
+                    out.extend(((data_at + data.len()) as u32).to_le_bytes());
+                    data.extend(&value);
+                    if data.len() % 2 == 1 {
+                        data.push(0);
+                    }
                 }
             }
-        }
-        out.extend(0u32.to_le_bytes());
-    };
+            out.extend(0u32.to_le_bytes());
+        };
     let mut ifds = Vec::new();
     write_ifd(&mut ifds, ifd0, (!gps.is_empty()).then_some(gps_at as u32));
     if !gps.is_empty() {
@@ -200,7 +246,10 @@ fn ascii(text: &str) -> Vec<u8> {
 }
 
 fn rationals(values: &[(u32, u32)]) -> Vec<u8> {
-    values.iter().flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes())).collect()
+    values
+        .iter()
+        .flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
+        .collect()
 }
 
 /// Whether the process runs with permissions that `chmod 000` does not stop (root).
@@ -233,7 +282,10 @@ fn truncated_jpeg() {
 #[test]
 fn truncated_png() {
     let dir = tempfile::tempdir().unwrap();
-    let png = encode(&image::DynamicImage::ImageRgb8(skin_crop()), ImageFormat::Png);
+    let png = encode(
+        &image::DynamicImage::ImageRgb8(skin_crop()),
+        ImageFormat::Png,
+    );
     let photo = dir.path().join("cut.png");
     std::fs::write(&photo, &png[..png.len() / 2]).unwrap();
     let line = refused(&[&"analyze", &photo], &dir.path().join("out"));
@@ -256,7 +308,10 @@ fn directory_where_a_photo_is_expected() {
     std::fs::create_dir(&folder).unwrap();
     let line = refused(&[&"analyze", &folder], &dir.path().join("out"));
     assert_names(&line, &folder, "is a directory");
-    let line = refused(&[&"compare", &baseline_photo(), &folder], &dir.path().join("out"));
+    let line = refused(
+        &[&"compare", &baseline_photo(), &folder],
+        &dir.path().join("out"),
+    );
     assert_names(&line, &folder, "is a directory");
 }
 
@@ -276,7 +331,9 @@ fn unreadable_file() {
     std::fs::copy(baseline_photo(), &photo).unwrap();
     std::fs::set_permissions(&photo, std::fs::Permissions::from_mode(0o000)).unwrap();
     if !permissions_bite(&photo) {
-        eprintln!("SKIPPED unreadable_file: running with privileges (root) that chmod 000 does not stop");
+        eprintln!(
+            "SKIPPED unreadable_file: running with privileges (root) that chmod 000 does not stop"
+        );
         return;
     }
     let line = refused(&[&"analyze", &photo], &dir.path().join("out"));
@@ -309,7 +366,11 @@ fn decompression_bomb_is_refused_before_allocation() {
     assert!(line.contains("100000×100000"), "{line}");
     assert_no_output(&out);
     // The model load dominates; decoding 10^10 pixels would take minutes.
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -349,16 +410,38 @@ fn sixteen_bit_grey_and_rgba_pngs_work() {
     let dir = tempfile::tempdir().unwrap();
     let crop = image::DynamicImage::ImageRgb8(skin_crop());
     let variants = [
-        ("rgb16.png", image::DynamicImage::ImageRgb16(crop.to_rgb16())),
-        ("grey8.png", image::DynamicImage::ImageLuma8(crop.to_luma8())),
-        ("grey16.png", image::DynamicImage::ImageLuma16(crop.to_luma16())),
-        ("rgba8.png", image::DynamicImage::ImageRgba8(crop.to_rgba8())),
-        ("rgba16.png", image::DynamicImage::ImageRgba16(crop.to_rgba16())),
-        ("grey8.jpg", image::DynamicImage::ImageLuma8(crop.to_luma8())),
+        (
+            "rgb16.png",
+            image::DynamicImage::ImageRgb16(crop.to_rgb16()),
+        ),
+        (
+            "grey8.png",
+            image::DynamicImage::ImageLuma8(crop.to_luma8()),
+        ),
+        (
+            "grey16.png",
+            image::DynamicImage::ImageLuma16(crop.to_luma16()),
+        ),
+        (
+            "rgba8.png",
+            image::DynamicImage::ImageRgba8(crop.to_rgba8()),
+        ),
+        (
+            "rgba16.png",
+            image::DynamicImage::ImageRgba16(crop.to_rgba16()),
+        ),
+        (
+            "grey8.jpg",
+            image::DynamicImage::ImageLuma8(crop.to_luma8()),
+        ),
     ];
     for (name, img) in variants {
         let photo = dir.path().join(name);
-        let format = if name.ends_with(".png") { ImageFormat::Png } else { ImageFormat::Jpeg };
+        let format = if name.ends_with(".png") {
+            ImageFormat::Png
+        } else {
+            ImageFormat::Jpeg
+        };
         std::fs::write(&photo, encode(&img, format)).unwrap();
         // The library sees the same pixels (to 8 bits) whatever the depth.
         let loaded = load_photo(&photo, &LoadOptions::default()).unwrap();
@@ -367,7 +450,11 @@ fn sixteen_bit_grey_and_rgba_pngs_work() {
             assert_eq!(loaded.image.as_raw(), expected.as_raw(), "{name}");
         }
         let report = analyzed(&photo, &dir.path().join(format!("out_{name}")));
-        assert_eq!(report["sessions"][0]["size"], serde_json::json!([400, 300]), "{name}");
+        assert_eq!(
+            report["sessions"][0]["size"],
+            serde_json::json!([400, 300]),
+            "{name}"
+        );
     }
 }
 
@@ -383,7 +470,10 @@ fn cmyk_jpeg_works() {
     let left = loaded.image.get_pixel(20, 48).0;
     let right = loaded.image.get_pixel(108, 48).0;
     assert!(near(left, [220, 40, 40]), "left half decoded as {left:?}");
-    assert!(near(right, [40, 60, 220]), "right half decoded as {right:?}");
+    assert!(
+        near(right, [40, 60, 220]),
+        "right half decoded as {right:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let report = analyzed(&photo, &dir.path().join("out"));
     assert_eq!(report["sessions"][0]["size"], serde_json::json!([128, 96]));
@@ -408,9 +498,19 @@ fn exif_rotated_photo_is_measured_upright() {
         let photo = dir.path().join(format!("sideways_{orientation}.jpg"));
         std::fs::write(&photo, with_exif(&jpeg, &orientation_tiff(orientation))).unwrap();
         let loaded = load_photo(&photo, &LoadOptions::default()).unwrap();
-        assert_eq!(loaded.image.dimensions(), (300, 400), "orientation {orientation}");
-        assert!(red(loaded.image.get_pixel(seen_at.0, seen_at.1).0), "orientation {orientation}: mark not at {seen_at:?}");
-        assert!(!red(loaded.image.get_pixel(20, 20).0), "orientation {orientation}: mark still top-left");
+        assert_eq!(
+            loaded.image.dimensions(),
+            (300, 400),
+            "orientation {orientation}"
+        );
+        assert!(
+            red(loaded.image.get_pixel(seen_at.0, seen_at.1).0),
+            "orientation {orientation}: mark not at {seen_at:?}"
+        );
+        assert!(
+            !red(loaded.image.get_pixel(20, 20).0),
+            "orientation {orientation}: mark still top-left"
+        );
         let out = dir.path().join(format!("out{orientation}"));
         let report = analyzed(&photo, &out);
         assert_eq!(report["sessions"][0]["size"], serde_json::json!([300, 400]));
@@ -429,7 +529,10 @@ fn two_unrelated_photos_are_refused() {
     let after = common::root().join("fixtures/unrelated/2026-01-05_s0.jpg");
     let line = refused(&[&"compare", &before, &after], &dir.path().join("out"));
     assert_names(&line, &after, "cannot align onto baseline");
-    assert!(line.contains(&before.display().to_string()), "names the baseline too: {line}");
+    assert!(
+        line.contains(&before.display().to_string()),
+        "names the baseline too: {line}"
+    );
 }
 
 #[test]
@@ -437,16 +540,42 @@ fn the_same_photo_twice_is_zero_change() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let photo = baseline_photo();
-    let output = skintrack().arg("compare").arg(&photo).arg(&photo).arg("--out").arg(&out).output().unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = skintrack()
+        .arg("compare")
+        .arg(&photo)
+        .arg(&photo)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = report_json(&out);
     let metrics = report["metrics"].as_array().unwrap();
     assert!(!metrics.is_empty());
     for metric in metrics {
         let later = &metric["values"][1];
-        assert_eq!(later["delta"].as_f64(), Some(0.0), "{}: {later}", metric["name"]);
-        assert_eq!(later["delta_prev"].as_f64(), Some(0.0), "{}: {later}", metric["name"]);
-        assert_eq!(later["value"], metric["values"][0]["value"], "{}", metric["name"]);
+        assert_eq!(
+            later["delta"].as_f64(),
+            Some(0.0),
+            "{}: {later}",
+            metric["name"]
+        );
+        assert_eq!(
+            later["delta_prev"].as_f64(),
+            Some(0.0),
+            "{}: {later}",
+            metric["name"]
+        );
+        assert_eq!(
+            later["value"], metric["values"][0]["value"],
+            "{}",
+            metric["name"]
+        );
     }
 }
 
@@ -462,7 +591,11 @@ fn model_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf 
     let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
     manifest["file"] = "model.onnx".into();
     edit(&mut manifest);
-    std::fs::write(onnx.with_extension("json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        onnx.with_extension("json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     onnx
 }
 
@@ -486,7 +619,8 @@ fn corrupt_model_file() {
     std::fs::write(&onnx, &garbage).unwrap();
     let sha = skintrack::segment::sha256_hex(&garbage);
     let manifest_path = onnx.with_extension("json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     manifest["sha256"] = sha.into();
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let line = refused_with_model(&onnx, &dir.path().join("out"));
@@ -513,7 +647,9 @@ fn manifest_with_the_wrong_input_name() {
 #[test]
 fn manifest_with_the_wrong_classes() {
     let dir = tempfile::tempdir().unwrap();
-    let onnx = model_copy(dir.path(), |m| m["output"]["classes"] = serde_json::json!(["background", "scar", "fine_line"]));
+    let onnx = model_copy(dir.path(), |m| {
+        m["output"]["classes"] = serde_json::json!(["background", "scar", "fine_line"])
+    });
     let line = refused_with_model(&onnx, &dir.path().join("out"));
     assert_names(&line, &onnx.with_extension("json"), "output classes");
 }
@@ -554,7 +690,9 @@ fn output_folder_that_is_read_only() {
     std::fs::create_dir(&out).unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
     if std::fs::write(out.join("probe"), "x").is_ok() {
-        eprintln!("SKIPPED output_folder_that_is_read_only: running with privileges (root) that chmod 555 does not stop");
+        eprintln!(
+            "SKIPPED output_folder_that_is_read_only: running with privileges (root) that chmod 555 does not stop"
+        );
         return;
     }
     let line = refused(&[&"analyze", &baseline_photo()], &out);
@@ -571,7 +709,14 @@ fn json_errors_are_one_object_on_stdout() {
     let photo = dir.path().join("empty.jpg");
     std::fs::write(&photo, b"").unwrap();
     let out = dir.path().join("out");
-    let output = skintrack().arg("analyze").arg(&photo).arg("--json").arg("--out").arg(&out).output().unwrap();
+    let output = skintrack()
+        .arg("analyze")
+        .arg(&photo)
+        .arg("--json")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     let line = assert_one_line_error(&output);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
@@ -579,24 +724,41 @@ fn json_errors_are_one_object_on_stdout() {
     let error = &value["error"];
     assert_eq!(error["file"].as_str(), Some(photo.to_str().unwrap()));
     assert_eq!(error["kind"].as_str(), Some("load"));
-    assert_eq!(Some(line.trim_start_matches("skintrack: error: ")), error["message"].as_str());
+    assert_eq!(
+        Some(line.trim_start_matches("skintrack: error: ")),
+        error["message"].as_str()
+    );
     assert_no_output(&out);
 
     // Without --json nothing goes to stdout.
-    let output = skintrack().arg("analyze").arg(&photo).arg("--out").arg(&out).output().unwrap();
+    let output = skintrack()
+        .arg("analyze")
+        .arg(&photo)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(output.stdout.is_empty());
 
     // Alignment failures name the later photo as the file.
     let after = common::root().join("fixtures/unrelated/2026-01-05_s0.jpg");
     let output = skintrack()
-        .args([std::ffi::OsStr::new("compare"), baseline_photo().as_os_str(), after.as_os_str(), "--json".as_ref()])
+        .args([
+            std::ffi::OsStr::new("compare"),
+            baseline_photo().as_os_str(),
+            after.as_os_str(),
+            "--json".as_ref(),
+        ])
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
     assert_one_line_error(&output);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(value["error"]["file"].as_str(), Some(after.to_str().unwrap()));
+    assert_eq!(
+        value["error"]["file"].as_str(),
+        Some(after.to_str().unwrap())
+    );
     assert_eq!(value["error"]["kind"].as_str(), Some("align"));
 
     // A usage error exits 2; with --json it is JSON too.
@@ -683,25 +845,54 @@ fn outputs_carry_no_exif_gps_or_paths() {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         for needle in [&b"Exif"[..], secret.as_bytes(), folder_text.as_bytes()] {
-            assert!(!contains(&bytes, needle), "{name} holds {:?}", String::from_utf8_lossy(needle));
+            assert!(
+                !contains(&bytes, needle),
+                "{name} holds {:?}",
+                String::from_utf8_lossy(needle)
+            );
         }
         if name.ends_with(".png") {
-            assert_eq!(png_chunk_types(&bytes).iter().filter(|t| *t != "IDAT").collect::<Vec<_>>(), ["IHDR", "IEND"], "{name}");
+            assert_eq!(
+                png_chunk_types(&bytes)
+                    .iter()
+                    .filter(|t| *t != "IDAT")
+                    .collect::<Vec<_>>(),
+                ["IHDR", "IEND"],
+                "{name}"
+            );
         } else {
             // Text outputs: no GPS anything, and every embedded image free of metadata.
             assert!(!contains(&bytes, b"GPS"), "{name} mentions GPS");
             let text = String::from_utf8(bytes).unwrap();
             for part in text.split("base64,").skip(1) {
-                let data: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || "+/=".contains(*c)).collect();
-                let image = base64::engine::general_purpose::STANDARD.decode(&data).unwrap();
+                let data: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "+/=".contains(*c))
+                    .collect();
+                let image = base64::engine::general_purpose::STANDARD
+                    .decode(&data)
+                    .unwrap();
                 for needle in [&b"Exif"[..], b"GPS", secret.as_bytes()] {
-                    assert!(!contains(&image, needle), "{name}: embedded image holds {:?}", String::from_utf8_lossy(needle));
+                    assert!(
+                        !contains(&image, needle),
+                        "{name}: embedded image holds {:?}",
+                        String::from_utf8_lossy(needle)
+                    );
                 }
                 if image.starts_with(&[0xFF, 0xD8]) {
                     let markers: Vec<u8> = jpeg_segments(&image).iter().map(|s| s.0).collect();
-                    assert!(!markers.iter().any(|m| (0xE1..=0xEF).contains(m)), "{name}: embedded JPEG has APPn {markers:x?}");
+                    assert!(
+                        !markers.iter().any(|m| (0xE1..=0xEF).contains(m)),
+                        "{name}: embedded JPEG has APPn {markers:x?}"
+                    );
                 } else if image.starts_with(b"\x89PNG") {
-                    assert_eq!(png_chunk_types(&image).iter().filter(|t| *t != "IDAT").collect::<Vec<_>>(), ["IHDR", "IEND"]);
+                    assert_eq!(
+                        png_chunk_types(&image)
+                            .iter()
+                            .filter(|t| *t != "IDAT")
+                            .collect::<Vec<_>>(),
+                        ["IHDR", "IEND"]
+                    );
                 }
                 checked += 1;
             }
@@ -711,8 +902,18 @@ fn outputs_carry_no_exif_gps_or_paths() {
 
     // Asked for, the full path is recorded.
     let out_full = dir.path().join("out_full");
-    let output = skintrack().arg("analyze").arg(&photo).arg("--full-paths").arg("--out").arg(&out_full).output().unwrap();
+    let output = skintrack()
+        .arg("analyze")
+        .arg(&photo)
+        .arg("--full-paths")
+        .arg("--out")
+        .arg(&out_full)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0));
     let report = report_json(&out_full);
-    assert_eq!(report["sessions"][0]["input"].as_str(), Some(photo.to_str().unwrap()));
+    assert_eq!(
+        report["sessions"][0]["input"].as_str(),
+        Some(photo.to_str().unwrap())
+    );
 }
