@@ -23,6 +23,9 @@ const EXIT_USAGE: u8 = 2;
 /// Exit code of a panic: a bug in skintrack, never the input's fault.
 const EXIT_INTERNAL: u8 = 101;
 
+/// The first panic's one-line message, for the `--json` error.
+static PANIC_MESSAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
     // Decided from the raw arguments so that even a usage error can answer in JSON.
     let json = std::env::args_os().skip(1).any(|a| a == "--json");
@@ -38,10 +41,14 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "skintrack: error: internal error (a bug, please report it): {}{at}",
+        let message = format!(
+            "internal error (a bug, please report it): {}{at}",
             one_line(&what)
         );
+        // Several worker threads may panic at once: the first one speaks for the run.
+        if PANIC_MESSAGE.set(message.clone()).is_ok() {
+            eprintln!("skintrack: error: {message}");
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -56,7 +63,11 @@ fn main() -> ExitCode {
                 err.exit();
             }
             let _ = err.print();
-            print_json_error(None, "usage", &one_line(&err.kind().to_string()));
+            // clap's first line, e.g. "error: unexpected argument '--bogus' found".
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let message = first.trim_start_matches("error: ");
+            print_json_error(None, "usage", &one_line(message));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -75,7 +86,10 @@ fn main() -> ExitCode {
         Err(_) => {
             // The hook has already printed the one-line message.
             if json {
-                print_json_error(None, "internal", "internal error (a bug, please report it)");
+                let message = PANIC_MESSAGE
+                    .get()
+                    .map_or("internal error (a bug, please report it)", |m| m);
+                print_json_error(None, "internal", message);
             }
             ExitCode::from(EXIT_INTERNAL)
         }
@@ -220,16 +234,22 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for input in inputs {
         if input.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("{}: cannot list folder", input.display()))?
+                .map_err(|e| skintrack::Error::Input {
+                    path: input.clone(),
+                    reason: format!("cannot list folder: {e}"),
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && is_photo_name(p))
                 .collect();
             found.sort();
             if found.is_empty() {
-                bail!(
-                    "{}: no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder",
-                    input.display()
-                );
+                // A library error, so that `--json` names the folder as the file.
+                return Err(skintrack::Error::Input {
+                    path: input.clone(),
+                    reason: "no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder"
+                        .into(),
+                }
+                .into());
             }
             photos.extend(found);
         } else {
