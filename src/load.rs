@@ -98,7 +98,8 @@ fn photo_from_bytes(bytes: &[u8], path: &Path, opts: &LoadOptions) -> Result<Pho
     if bytes.is_empty() {
         return Err(fail("empty file (0 bytes)".into()));
     }
-    let (image, exif) = decode(bytes, opts).map_err(fail)?;
+    // Decoders may put newlines in their messages; an error is one line.
+    let (image, exif) = decode(bytes, opts).map_err(|reason| fail(one_line(&reason)))?;
     let name = file_name(path);
     let exif_date = exif.as_deref().and_then(exif_capture_date);
     let (date, date_source) = match (exif_date, date_in_name(&name)) {
@@ -159,6 +160,11 @@ fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<
         .map_err(|e| format!("corrupt or truncated {} data: {e}", format_name(format)))?;
     image.apply_orientation(orientation);
     Ok((image.to_rgb8(), exif))
+}
+
+/// `text` with every run of whitespace (newlines included) as one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The usual spelling of a format in messages.
@@ -334,6 +340,20 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("b.png: cannot load photo: corrupt or truncated PNG data"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn decoder_messages_become_one_line() {
+        // Found by the load_photo fuzz target: zune-jpeg's message ends in a newline.
+        let bytes = include_bytes!("../tests/data/fuzz/jpeg_multiline_error.jpg");
+        let err = load_photo_bytes(bytes, "f.jpg", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err:?}");
+        assert!(
+            err.starts_with("f.jpg: cannot load photo: cannot decode JPEG:"),
             "{err}"
         );
     }
