@@ -75,7 +75,10 @@ pub fn measure_photos(
     mut timings: StageTimings,
 ) -> Result<SeriesResult> {
     let Some(baseline) = photos.first() else {
-        return Err(Error::Input { path: PathBuf::from("-"), reason: "no photos given".into() });
+        return Err(Error::Input {
+            path: PathBuf::from("-"),
+            reason: "no photos given".into(),
+        });
     };
     let (width, height) = baseline.image.dimensions();
 
@@ -92,7 +95,11 @@ pub fn measure_photos(
             // The same view (e.g. the same photo twice) must measure as exactly no change:
             // a residual below a twentieth of a pixel is estimation noise, not motion.
             if photo.image.dimensions() == (width, height)
-                && alignment.later_to_baseline.grid_error(&Homography::IDENTITY, width, height, 5).1 < 0.05
+                && alignment
+                    .later_to_baseline
+                    .grid_error(&Homography::IDENTITY, width, height, 5)
+                    .1
+                    < 0.05
             {
                 alignment.later_to_baseline = Homography::IDENTITY;
             }
@@ -102,7 +109,10 @@ pub fn measure_photos(
                     // photos in different folders stay distinguishable.
                     baseline: baseline.path.display().to_string(),
                     later: photo.path.display().to_string(),
-                    reason: alignment.reason.clone().unwrap_or_else(|| "alignment failed".into()),
+                    reason: alignment
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "alignment failed".into()),
                 });
             }
             Ok(Some(alignment))
@@ -112,16 +122,25 @@ pub fn measure_photos(
         .par_iter()
         .zip(&alignments)
         .map(|(photo, alignment)| match alignment {
-            None => (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON]))),
-            Some(a) if a.later_to_baseline == Homography::IDENTITY => {
-                (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON])))
-            }
+            None => (
+                photo.image.clone(),
+                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+            ),
+            Some(a) if a.later_to_baseline == Homography::IDENTITY => (
+                photo.image.clone(),
+                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+            ),
             Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
         })
         .collect();
     timings.align = ms(started);
 
-    let region = common_region(warped.iter().map(|(_, valid)| valid), width, height, opts.roi)?;
+    let region = common_region(
+        warped.iter().map(|(_, valid)| valid),
+        width,
+        height,
+        opts.roi,
+    )?;
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
@@ -136,21 +155,28 @@ pub fn measure_photos(
         .iter()
         .zip(photos)
         .map(|((image, _), photo)| {
-            model.segment(image, opts.px_per_mm, &photo.name).map(|s| s.classes)
+            model
+                .segment(image, opts.px_per_mm, &photo.name)
+                .map(|s| s.classes)
         })
         .collect::<Result<_>>()?;
     timings.segment = ms(started);
 
     // Bring each session's colour to the baseline's, fitted on plain skin in both, then measure.
     let started = Instant::now();
-    let measure_opts = MeasureOptions { px_per_mm: opts.px_per_mm, ..opts.measure.clone() };
-    let baseline_metrics = measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
+    let measure_opts = MeasureOptions {
+        px_per_mm: opts.px_per_mm,
+        ..opts.measure.clone()
+    };
+    let baseline_metrics =
+        measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
     let mut matched_images = vec![warped[0].0.clone()];
     let mut lighting = vec![None];
     let mut metrics = vec![baseline_metrics.clone()];
     for i in 1..photos.len() {
         let fit_mask = plain_skin(&region, &classes[0], &classes[i]);
-        let (matched, transform) = measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
+        let (matched, transform) =
+            measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
         metrics.push(measure::measure(
             &matched,
             &classes[i],
@@ -174,7 +200,11 @@ pub fn measure_photos(
         .zip(warped.par_iter())
         .map(|((aligned, classes), (_, valid))| {
             let overlay = crate::report::draw_overlay(&aligned, classes, valid);
-            SessionVisuals { aligned, overlay, valid: valid.clone() }
+            SessionVisuals {
+                aligned,
+                overlay,
+                valid: valid.clone(),
+            }
         })
         .collect();
     timings.report = ms(started);
@@ -193,10 +223,16 @@ pub fn measure_photos(
             overlay: format!("overlay_s{i}.png"),
         })
         .collect();
-    let name = opts.name.clone().unwrap_or_else(|| series_name(&baseline.path));
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| series_name(&baseline.path));
     let report = Report {
         schema_version: SCHEMA_VERSION,
-        tool: ToolInfo { name: "skintrack".into(), version: crate::VERSION.into() },
+        tool: ToolInfo {
+            name: "skintrack".into(),
+            version: crate::VERSION.into(),
+        },
         model: ModelInfo {
             name: model.manifest.name.clone(),
             version: model.manifest.version.clone(),
@@ -206,7 +242,12 @@ pub fn measure_photos(
         series: name,
         scale: ScaleInfo {
             px_per_mm: opts.px_per_mm,
-            source: if opts.px_per_mm.is_some() { "user" } else { "none" }.into(),
+            source: if opts.px_per_mm.is_some() {
+                "user"
+            } else {
+                "none"
+            }
+            .into(),
         },
         roi: opts.roi,
         common_region: RegionInfo {
@@ -225,7 +266,11 @@ fn ms(since: Instant) -> f64 {
 }
 
 fn display_name(photo: &Photo, full_paths: bool) -> String {
-    if full_paths { photo.path.display().to_string() } else { photo.name.clone() }
+    if full_paths {
+        photo.path.display().to_string()
+    } else {
+        photo.name.clone()
+    }
 }
 
 /// The series is named after the folder holding the baseline photo.
@@ -267,7 +312,9 @@ fn common_region<'a>(
         if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
             return Err(Error::Input {
                 path: PathBuf::from("--roi"),
-                reason: format!("ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"),
+                reason: format!(
+                    "ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
+                ),
             });
         }
         for (px, py, p) in region.enumerate_pixels_mut() {
@@ -281,9 +328,17 @@ fn common_region<'a>(
         }
     }
     // Trim the border (and the frame's own edge) so resampling edges are never measured.
-    let mut trimmed = imageproc::morphology::erode(&region, imageproc::distance_transform::Norm::LInf, BORDER_TRIM_PX as u8);
+    let mut trimmed = imageproc::morphology::erode(
+        &region,
+        imageproc::distance_transform::Norm::LInf,
+        BORDER_TRIM_PX as u8,
+    );
     for (x, y, p) in trimmed.enumerate_pixels_mut() {
-        if x < BORDER_TRIM_PX || y < BORDER_TRIM_PX || x + BORDER_TRIM_PX >= width || y + BORDER_TRIM_PX >= height {
+        if x < BORDER_TRIM_PX
+            || y < BORDER_TRIM_PX
+            || x + BORDER_TRIM_PX >= width
+            || y + BORDER_TRIM_PX >= height
+        {
             p.0[0] = 0;
         }
     }
@@ -304,14 +359,21 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
 
 /// Per metric: its value at each session and the change against baseline and previous.
 fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
-    let named: Vec<Vec<(&'static str, f64, &'static str)>> = metrics.iter().map(Metrics::named).collect();
-    let Some(first) = named.first() else { return Vec::new() };
+    let named: Vec<Vec<(&'static str, f64, &'static str)>> =
+        metrics.iter().map(Metrics::named).collect();
+    let Some(first) = named.first() else {
+        return Vec::new();
+    };
     first
         .iter()
         .map(|&(name, _, unit)| {
             let series: Vec<f64> = named
                 .iter()
-                .map(|m| m.iter().find(|(n, _, _)| *n == name).map_or(f64::NAN, |(_, v, _)| *v))
+                .map(|m| {
+                    m.iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map_or(f64::NAN, |(_, v, _)| *v)
+                })
                 .collect();
             let base = series[0];
             let values = series
@@ -329,7 +391,11 @@ fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
                     }
                 })
                 .collect();
-            MetricSeries { name: name.to_string(), unit: unit.to_string(), values }
+            MetricSeries {
+                name: name.to_string(),
+                unit: unit.to_string(),
+                values,
+            }
         })
         .collect()
 }

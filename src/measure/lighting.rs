@@ -194,7 +194,11 @@ mod tests {
         let mask = Mask::from_pixel(40, 40, image::Luma([255]));
         let (out, t) = match_lighting(&session, &base, &mask);
         assert_eq!(t.offset, [0.0; 3]);
-        assert!((t.gain[0] - 1.2).abs() < 1e-6 && (t.gain[2] - 0.9).abs() < 1e-6, "{:?}", t.gain);
+        assert!(
+            (t.gain[0] - 1.2).abs() < 1e-6 && (t.gain[2] - 0.9).abs() < 1e-6,
+            "{:?}",
+            t.gain
+        );
         assert_eq!(out.get_pixel(3, 3).0, [120, 100, 90]);
     }
 }
