@@ -126,7 +126,11 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
         return Err("input std must be positive and value_range increasing".into());
     }
     let t = &m.tile;
-    if t.multiple_of == 0 || t.size < 32 || t.size % t.multiple_of != 0 || t.overlap * 2 >= t.size {
+    if t.multiple_of == 0
+        || !(32..=2048).contains(&t.size)
+        || t.size % t.multiple_of != 0
+        || t.overlap >= t.size / 2
+    {
         return Err(format!(
             "tile size {} / overlap {} / multiple_of {} are inconsistent",
             t.size, t.overlap, t.multiple_of
