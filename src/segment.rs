@@ -122,8 +122,12 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             m.output.classes, CLASS_NAMES
         ));
     }
-    if m.input.std.iter().any(|s| *s <= 0.0) || m.input.value_range[1] <= m.input.value_range[0] {
-        return Err("input std must be positive and value_range increasing".into());
+    let finite = m.input.mean.iter().chain(&m.input.value_range).all(|v| v.is_finite());
+    if !finite
+        || m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        || !(m.input.value_range[1] > m.input.value_range[0])
+    {
+        return Err("input mean, std and value_range must be finite, std positive, value_range increasing".into());
     }
     let t = &m.tile;
     if t.multiple_of == 0
