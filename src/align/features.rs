@@ -36,9 +36,20 @@ pub(crate) struct Feature {
     pub descriptor: [u64; 4],
 }
 
-/// The rBRIEF test pattern: 256 point pairs drawn once from an isotropic Gaussian, then
-/// rotated to each of `ANGLE_BINS` orientations.
+/// How descriptors are steered: by each keypoint's own orientation (rotation invariant, but
+/// the intensity-centroid angle is noisy on low-contrast skin), or all by one fixed angle
+/// (exact for a known global rotation; several fixed angles cover a bounded rotation range).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Steer {
+    Oriented,
+    /// Radians, image axes (x right, y down).
+    Fixed(f32),
+}
+
+/// The rBRIEF test pattern: 256 point pairs drawn once from an isotropic Gaussian.
 struct Pattern {
+    pairs: Vec<[(f32, f32); 2]>,
+    /// The pairs rotated to each of `ANGLE_BINS` orientations.
     rotated: Vec<Vec<[(i32, i32); 2]>>,
 }
 
@@ -57,32 +68,50 @@ impl Pattern {
             }
         };
         let pairs: Vec<[(f32, f32); 2]> = (0..256).map(|_| [draw(), draw()]).collect();
-        let rotated = (0..ANGLE_BINS)
-            .map(|k| {
-                let a = TAU * k as f32 / ANGLE_BINS as f32;
-                let (s, c) = a.sin_cos();
-                let rot = |(x, y): (f32, f32)| {
-                    (
-                        (c * x - s * y).round() as i32,
-                        (s * x + c * y).round() as i32,
-                    )
-                };
-                pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
-            })
+        let mut pattern = Pattern {
+            pairs,
+            rotated: Vec::new(),
+        };
+        pattern.rotated = (0..ANGLE_BINS)
+            .map(|k| pattern.at_angle(TAU * k as f32 / ANGLE_BINS as f32))
             .collect();
-        Pattern { rotated }
+        pattern
+    }
+
+    /// The pairs rotated by `a` radians, rounded to whole pixels.
+    fn at_angle(&self, a: f32) -> Vec<[(i32, i32); 2]> {
+        let (s, c) = a.sin_cos();
+        let rot = |(x, y): (f32, f32)| {
+            (
+                (c * x - s * y).round() as i32,
+                (s * x + c * y).round() as i32,
+            )
+        };
+        self.pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
     }
 }
 
 /// Detects up to `max_features` keypoints over a small scale pyramid of `image` (a locally
-/// normalised gray image) and describes them.
-pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Feature> {
+/// normalised gray image) and describes them once per entry of `steers`: the result holds one
+/// feature list per steer, all with the same keypoints in the same order.
+pub(crate) fn detect_and_describe(
+    image: &Plane,
+    max_features: usize,
+    steers: &[Steer],
+) -> Vec<Vec<Feature>> {
     let pattern = Pattern::new();
+    let fixed: Vec<Option<Vec<[(i32, i32); 2]>>> = steers
+        .iter()
+        .map(|s| match s {
+            Steer::Oriented => None,
+            Steer::Fixed(a) => Some(pattern.at_angle(*a)),
+        })
+        .collect();
     let weights: Vec<f64> = (0..LEVELS)
         .map(|k| LEVEL_SCALE.powi(-2 * k as i32))
         .collect();
     let total: f64 = weights.iter().sum();
-    let mut out = Vec::new();
+    let mut out = vec![Vec::new(); steers.len()];
     let mut level = image.clone();
     let (mut sx, mut sy) = (1.0, 1.0);
     for (k, weight) in weights.iter().enumerate() {
@@ -98,16 +127,36 @@ pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Fea
         }
         let budget = ((max_features as f64) * weight / total).round() as usize;
         let smooth = level.blur(2.0);
-        for (x, y) in detect(&level, budget) {
-            let angle = orientation(&smooth, x, y);
-            let bin =
-                ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
-            let descriptor = describe(&smooth, x, y, &pattern.rotated[bin as usize]);
-            out.push(Feature {
-                x: (x as f64 + 0.5) / sx - 0.5,
-                y: (y as f64 + 0.5) / sy - 0.5,
-                descriptor,
-            });
+        let points = detect(&level, budget);
+        let described: Vec<Vec<Feature>> = points
+            .par_iter()
+            .map(|&(x, y)| {
+                let (fx, fy) = ((x as f64 + 0.5) / sx - 0.5, (y as f64 + 0.5) / sy - 0.5);
+                let own_bin = || {
+                    let angle = orientation(&smooth, x, y);
+                    ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64)
+                        as usize
+                };
+                fixed
+                    .iter()
+                    .map(|f| {
+                        let pairs = match f {
+                            Some(p) => p,
+                            None => &pattern.rotated[own_bin()],
+                        };
+                        Feature {
+                            x: fx,
+                            y: fy,
+                            descriptor: describe(&smooth, x, y, pairs),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for per_point in described {
+            for (list, f) in out.iter_mut().zip(per_point) {
+                list.push(f);
+            }
         }
     }
     out

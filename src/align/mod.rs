@@ -19,9 +19,11 @@ mod ransac;
 mod refine;
 mod warp;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::definitions::{Homography, Rgb};
+use features::Steer;
 use plane::{Plane, scale_homography};
 
 pub use warp::{warp_classes_to_baseline, warp_to_baseline};
@@ -29,9 +31,12 @@ pub use warp::{warp_classes_to_baseline, warp_to_baseline};
 /// Longest side of the images the intensity refinement works on.
 const WORKING_LONG_SIDE: usize = 1600;
 /// Refinement pyramid levels stop halving below this longest side.
-const COARSEST_LONG_SIDE: usize = 400;
+const COARSEST_LONG_SIDE: usize = 160;
 /// Local contrast normalisation window (Gaussian sigma) as a fraction of the longest side.
 const NORMALISE_SIGMA_FRACTION: f32 = 1.0 / 80.0;
+/// Fixed descriptor angles tried besides keypoint orientation (degrees): BRIEF tolerates about
+/// ±7°, so these cover rotations up to about ±27°.
+const HYPOTHESIS_ANGLES_DEG: [f64; 5] = [-20.0, -10.0, 0.0, 10.0, 20.0];
 /// Photos smaller than this (either side) are not aligned.
 const MIN_SIDE: u32 = 64;
 /// Largest plausible scale change between the photos (at equal feature resolution) and
@@ -149,33 +154,61 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
     let (base_gray, later_gray) = rayon::join(|| Plane::luma(baseline), || Plane::luma(later));
 
-    // 1. Features at a common, modest resolution.
+    // 1. Features at a common, modest resolution. The baseline is described upright and by
+    // keypoint orientation; the later photo by keypoint orientation and at a few fixed angles
+    // spanning the expected rotation, each matched against the baseline's counterpart. The
+    // hypothesis with the most RANSAC inliers wins.
     let feature_side = (opts.feature_long_side as usize).max(MIN_SIDE as usize);
-    let prepare = |gray: &Plane| {
+    let later_steers: Vec<Steer> = std::iter::once(Steer::Oriented)
+        .chain(
+            HYPOTHESIS_ANGLES_DEG
+                .iter()
+                .map(|a| Steer::Fixed((*a as f32).to_radians())),
+        )
+        .collect();
+    let base_steers = [Steer::Oriented, Steer::Fixed(0.0)];
+    let prepare = |gray: &Plane, steers: &[Steer]| {
         let (small, sx, sy) = gray.shrink_to(feature_side);
         let sigma = small.w.max(small.h) as f32 * NORMALISE_SIGMA_FRACTION;
-        let feats = features::detect_and_describe(&small.local_normalize(sigma), opts.max_features);
+        let feats =
+            features::detect_and_describe(&small.local_normalize(sigma), opts.max_features, steers);
         (feats, (small.w, small.h), scale_homography(sx, sy))
     };
     let ((base_feats, _, base_to_feat), (later_feats, later_feat_size, later_to_feat)) =
-        rayon::join(|| prepare(&base_gray), || prepare(&later_gray));
-    let pairs = features::match_features(&later_feats, &base_feats);
-    let matches = pairs.len();
-    let src: Vec<(f64, f64)> = pairs
-        .iter()
-        .map(|&(i, _)| (later_feats[i].x, later_feats[i].y))
-        .collect();
-    let dst: Vec<(f64, f64)> = pairs
-        .iter()
-        .map(|&(_, j)| (base_feats[j].x, base_feats[j].y))
-        .collect();
-    let Some(fit) = ransac::ransac(
-        &src,
-        &dst,
-        opts.ransac_iterations,
-        opts.ransac_threshold_px,
-        opts.seed,
-    ) else {
+        rayon::join(
+            || prepare(&base_gray, &base_steers),
+            || prepare(&later_gray, &later_steers),
+        );
+    let hypotheses: Vec<(usize, Vec<(f64, f64)>, Vec<(f64, f64)>, Option<ransac::Fit>)> =
+        later_steers
+            .par_iter()
+            .enumerate()
+            .map(|(k, steer)| {
+                let (lf, bf) = match steer {
+                    Steer::Oriented => (&later_feats[k], &base_feats[0]),
+                    Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
+                };
+                let pairs = features::match_features(lf, bf);
+                let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
+                let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
+                let fit = ransac::ransac(
+                    &src,
+                    &dst,
+                    opts.ransac_iterations,
+                    opts.ransac_threshold_px,
+                    opts.seed,
+                );
+                (pairs.len(), src, dst, fit)
+            })
+            .collect();
+    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
+    let best = hypotheses.into_iter().reduce(|a, b| {
+        let count =
+            |h: &(usize, _, _, Option<ransac::Fit>)| h.3.as_ref().map_or(0, |f| f.inliers.len());
+        if count(&b) > count(&a) { b } else { a }
+    });
+    let Some((matches, src, dst, Some(fit))) = best else {
+        let matches = best.map_or(0, |b| b.0);
         return Alignment::failed(
             format!(
                 "too few inliers (0 < {}); {matches} matches",
@@ -321,7 +354,7 @@ fn refine_on_pyramid(
         Homography::IDENTITY,
     )];
     while let Some((b, l, sb, sl)) = levels.last() {
-        if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 4 {
+        if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 5 {
             break;
         }
         let half = |p: &Plane| p.resize(p.w.div_ceil(2), p.h.div_ceil(2));
