@@ -283,37 +283,48 @@ fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
         + (a[3] ^ b[3]).count_ones()
 }
 
+/// Best and second-best train match of each query in `queries` (whose first index is
+/// `first`), and for each train descriptor its best query among these.
+#[allow(clippy::type_complexity)]
+fn scan(
+    queries: &[[u64; 4]],
+    first: usize,
+    train: &[[u64; 4]],
+) -> (Vec<(usize, u32, u32)>, Vec<(u32, usize)>) {
+    let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
+    let forward = queries
+        .iter()
+        .enumerate()
+        .map(|(k, q)| {
+            let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
+            for (j, (t, rev)) in train.iter().zip(reverse.iter_mut()).enumerate() {
+                let d = hamming(q, t);
+                if d < d1 {
+                    (d2, d1, best) = (d1, d, j);
+                } else if d < d2 {
+                    d2 = d;
+                }
+                if d < rev.0 {
+                    *rev = (d, first + k);
+                }
+            }
+            (best, d1, d2)
+        })
+        .collect();
+    (forward, reverse)
+}
+
 /// For each query its best match, best and second-best distance; and for each train feature
 /// its best query. One pass over all pairs serves both directions.
 #[allow(clippy::type_complexity)]
 fn nearest_both(queries: &[Feature], train: &[Feature]) -> (Vec<(usize, u32, u32)>, Vec<usize>) {
     const CHUNK: usize = 64;
-    let chunks: Vec<(Vec<(usize, u32, u32)>, Vec<(u32, usize)>)> = queries
+    let q: Vec<[u64; 4]> = queries.iter().map(|f| f.descriptor).collect();
+    let t: Vec<[u64; 4]> = train.iter().map(|f| f.descriptor).collect();
+    let chunks: Vec<(Vec<(usize, u32, u32)>, Vec<(u32, usize)>)> = q
         .par_chunks(CHUNK)
         .enumerate()
-        .map(|(c, qs)| {
-            let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
-            let forward = qs
-                .iter()
-                .enumerate()
-                .map(|(k, q)| {
-                    let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
-                    for (j, (t, rev)) in train.iter().zip(reverse.iter_mut()).enumerate() {
-                        let d = hamming(&q.descriptor, &t.descriptor);
-                        if d < d1 {
-                            (d2, d1, best) = (d1, d, j);
-                        } else if d < d2 {
-                            d2 = d;
-                        }
-                        if d < rev.0 {
-                            *rev = (d, c * CHUNK + k);
-                        }
-                    }
-                    (best, d1, d2)
-                })
-                .collect();
-            (forward, reverse)
-        })
+        .map(|(c, qs)| scan(qs, c * CHUNK, &t))
         .collect();
     // Merged in chunk order with strict comparison: ties go to the lower index, as in one pass.
     let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
@@ -342,4 +353,32 @@ pub(crate) fn match_features(a: &[Feature], b: &[Feature]) -> Vec<(usize, usize)
             (j != usize::MAX && d1 <= MAX_DISTANCE && distinct && ba[j] == i).then_some((i, j))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_nearest_in_both_directions() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let q: Vec<[u64; 4]> = (0..100)
+            .map(|_| std::array::from_fn(|_| rng.random()))
+            .collect();
+        let t: Vec<[u64; 4]> = (0..150)
+            .map(|_| std::array::from_fn(|_| rng.random()))
+            .collect();
+        let (forward, reverse) = scan(&q, 7, &t);
+        for (k, &(best, d1, d2)) in forward.iter().enumerate() {
+            let d: Vec<u32> = t.iter().map(|x| hamming(&q[k], x)).collect();
+            let mut sorted = d.clone();
+            sorted.sort_unstable();
+            assert_eq!((d[best], d1, d2), (sorted[0], sorted[0], sorted[1]));
+        }
+        for (j, &(d, i)) in reverse.iter().enumerate() {
+            let best = (0..q.len()).map(|k| hamming(&q[k], &t[j])).min().unwrap();
+            assert_eq!((d, hamming(&q[i - 7], &t[j])), (best, best));
+        }
+        assert_eq!(hamming(&[u64::MAX; 4], &[0; 4]), 256);
+    }
 }

@@ -37,6 +37,9 @@ const NORMALISE_SIGMA_FRACTION: f32 = 1.0 / 80.0;
 /// Fixed descriptor angles tried besides keypoint orientation (degrees): BRIEF tolerates about
 /// ±7°, so these cover rotations up to about ±27°.
 const HYPOTHESIS_ANGLES_DEG: [f64; 5] = [-20.0, -10.0, 0.0, 10.0, 20.0];
+/// RANSAC inliers from keypoint-oriented or upright descriptors that make trying the other
+/// angles unnecessary.
+const CONVINCING_INLIERS: usize = 150;
 /// Photos smaller than this (either side) are not aligned.
 const MIN_SIDE: u32 = 64;
 /// Largest plausible scale change between the photos (at equal feature resolution) and
@@ -179,36 +182,56 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
             || prepare(&base_gray, &base_steers),
             || prepare(&later_gray, &later_steers),
         );
-    let hypotheses: Vec<(usize, Vec<(f64, f64)>, Vec<(f64, f64)>, Option<ransac::Fit>)> =
-        later_steers
-            .par_iter()
-            .enumerate()
-            .map(|(k, steer)| {
-                let (lf, bf) = match steer {
-                    Steer::Oriented => (&later_feats[k], &base_feats[0]),
-                    Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
-                };
-                let pairs = features::match_features(lf, bf);
-                let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
-                let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
-                let fit = ransac::ransac(
-                    &src,
-                    &dst,
-                    opts.ransac_iterations,
-                    opts.ransac_threshold_px,
-                    opts.seed,
-                );
-                (pairs.len(), src, dst, fit)
-            })
-            .collect();
-    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
-    let best = hypotheses.into_iter().reduce(|a, b| {
-        let count =
-            |h: &(usize, _, _, Option<ransac::Fit>)| h.3.as_ref().map_or(0, |f| f.inliers.len());
-        if count(&b) > count(&a) { b } else { a }
+    let try_hypothesis = |k: usize| -> Hypothesis {
+        let (lf, bf) = match later_steers[k] {
+            Steer::Oriented => (&later_feats[k], &base_feats[0]),
+            Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
+        };
+        let pairs = features::match_features(lf, bf);
+        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
+        let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
+        let fit = ransac::ransac(
+            &src,
+            &dst,
+            opts.ransac_iterations,
+            opts.ransac_threshold_px,
+            opts.seed,
+        );
+        Hypothesis {
+            matches: pairs.len(),
+            src,
+            dst,
+            fit,
+        }
+    };
+    // Keypoint orientation and upright first; the other angles only when neither is convincing
+    // (matching is the costliest step).
+    let (first, rest): (Vec<usize>, Vec<usize>) = (0..later_steers.len()).partition(|&k| {
+        matches!(later_steers[k], Steer::Oriented) || later_steers[k] == Steer::Fixed(0.0)
     });
-    let Some((matches, src, dst, Some(fit))) = best else {
-        let matches = best.map_or(0, |b| b.0);
+    let mut tried: Vec<(usize, Hypothesis)> =
+        first.par_iter().map(|&k| (k, try_hypothesis(k))).collect();
+    if tried.iter().map(|(_, h)| h.inliers()).max().unwrap_or(0) < CONVINCING_INLIERS {
+        tried.extend(
+            rest.par_iter()
+                .map(|&k| (k, try_hypothesis(k)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
+    tried.sort_by_key(|(k, _)| *k);
+    let best = tried
+        .into_iter()
+        .map(|(_, h)| h)
+        .reduce(|a, b| if b.inliers() > a.inliers() { b } else { a });
+    let Some(Hypothesis {
+        matches,
+        src,
+        dst,
+        fit: Some(fit),
+    }) = best
+    else {
+        let matches = best.map_or(0, |b| b.matches);
         return Alignment::failed(
             format!(
                 "too few inliers (0 < {}); {matches} matches",
@@ -306,6 +329,20 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
 }
 
+/// Matches and RANSAC fit of one descriptor-steering hypothesis.
+struct Hypothesis {
+    matches: usize,
+    src: Vec<(f64, f64)>,
+    dst: Vec<(f64, f64)>,
+    fit: Option<ransac::Fit>,
+}
+
+impl Hypothesis {
+    fn inliers(&self) -> usize {
+        self.fit.as_ref().map_or(0, |f| f.inliers.len())
+    }
+}
+
 /// Refines `coarse` (full resolution) on a pyramid of locally normalised images up to
 /// [`WORKING_LONG_SIDE`]. Returns the kept homography, its correlation, and whether the
 /// refinement was tried.
@@ -339,8 +376,8 @@ fn refine_on_pyramid(
     let sigma_l = sigma_b
         / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
     let (base_n, later_n) = rayon::join(
-        || base_w.local_normalize(sigma_b),
-        || later_w.local_normalize(sigma_l),
+        || mask_clipped(&base_w, base_w.local_normalize(sigma_b)),
+        || mask_clipped(&later_w, later_w.local_normalize(sigma_l)),
     );
     let (corr0, _) = refine::correlation(&base_n, &later_n, &hw);
     if !refine {
@@ -368,7 +405,7 @@ fn refine_on_pyramid(
         .enumerate()
         .rev()
         .try_fold(hw, |hw, (k, (b, l, sb, sl))| {
-            let iterations = if k + 1 == levels.len() { 40 } else { 15 };
+            let iterations = if k + 1 == levels.len() { 40 } else { 30 };
             let (sb_inv, sl_inv) = (sb.inverse()?, sl.inverse()?);
             let hl = sb.after(&hw).after(&sl_inv);
             let out = refine::refine_level(b, l, &hl, iterations);
@@ -384,6 +421,28 @@ fn refine_on_pyramid(
         }
     }
     (from_working(&hw), corr0, true)
+}
+
+/// Luma at or above which a pixel counts as clipped.
+const CLIPPED_LUMA: f32 = 250.0;
+
+/// Marks `normalized` NaN (no data) within 2 px of clipped pixels of `gray`: the edge of a
+/// clipped highlight moves with exposure, not with the skin, and would bias the refinement.
+fn mask_clipped(gray: &Plane, mut normalized: Plane) -> Plane {
+    let (w, h) = (gray.w, gray.h);
+    let clipped: Vec<usize> = (0..w * h)
+        .into_par_iter()
+        .filter(|&i| gray.data[i] >= CLIPPED_LUMA)
+        .collect();
+    for i in clipped {
+        let (x, y) = (i % w, i / w);
+        for yy in y.saturating_sub(2)..(y + 3).min(h) {
+            for xx in x.saturating_sub(2)..(x + 3).min(w) {
+                normalized.data[yy * w + xx] = f32::NAN;
+            }
+        }
+    }
+    normalized
 }
 
 /// The warp's linear scale (√|det J|) at (x, y).
