@@ -46,6 +46,9 @@ pub(crate) enum Steer {
     Fixed(f32),
 }
 
+/// Test point pairs at one rotation, whole-pixel offsets.
+type PointPairs = Vec<[(i32, i32); 2]>;
+
 /// The rBRIEF test pattern: 256 point pairs drawn once from an isotropic Gaussian.
 struct Pattern {
     pairs: Vec<[(f32, f32); 2]>,
@@ -100,7 +103,8 @@ pub(crate) fn detect_and_describe(
     steers: &[Steer],
 ) -> Vec<Vec<Feature>> {
     let pattern = Pattern::new();
-    let fixed: Vec<Option<Vec<[(i32, i32); 2]>>> = steers
+    // Per steer: its fixed rotated pattern, or None for per-keypoint orientation.
+    let fixed: Vec<Option<PointPairs>> = steers
         .iter()
         .map(|s| match s {
             Steer::Oriented => None,
