@@ -87,6 +87,9 @@ def generate(binary: Path, seed: int, out: Path, size: str, px_per_mm: float, fo
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"seed {seed}: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}")
+    if not list(out.glob("*_s0.jpg")) or not list((out / "truth").glob("*_s0_classes.png")):
+        raise SystemExit(f"seed {seed}: {' '.join(cmd)} wrote no *_s0.jpg / truth/*_s0_classes.png "
+                         f"(is this a skintrack binary with the synth command?)\n{r.stdout}{r.stderr}")
     done.write_text("ok\n")
 
 
@@ -94,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skintrack", help="path of the skintrack binary (default target/release "
                     "then target/debug)")
-    ap.add_argument("--seeds", type=int, default=240, help="generate seeds 1..N (default 240)")
+    ap.add_argument("--seeds", type=int, default=400, help="generate seeds 1..N (default 400)")
     ap.add_argument("--held-out", type=int, default=None,
                     help="hold out the last K seeds for scores (default 10%% of N)")
     ap.add_argument("--size", default="512x512")
