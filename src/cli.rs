@@ -79,6 +79,10 @@ pub struct MeasureArgs {
     /// Measure only inside x,y,w,h of the baseline frame.
     #[arg(long, value_parser = parse_roi)]
     pub roi: Option<[u32; 4]>,
+    /// Match each session's lighting on this grey or colour card instead of on plain skin:
+    /// x,y,w,h in baseline pixels.
+    #[arg(long, value_parser = parse_roi)]
+    pub reference_patch: Option<[u32; 4]>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

@@ -25,6 +25,9 @@ pub struct SeriesOptions {
     pub px_per_mm: Option<f64>,
     /// Limit measurement to [x, y, w, h] of the baseline frame.
     pub roi: Option<[u32; 4]>,
+    /// A grey or colour card in the baseline frame, [x, y, w, h]: when given, each session's
+    /// lighting is matched on this patch instead of on plain skin.
+    pub reference_patch: Option<[u32; 4]>,
     /// Name of the series in reports (default: the baseline's folder name).
     pub name: Option<String>,
     /// Record full input paths instead of file names.
@@ -149,15 +152,22 @@ pub fn measure_photos(
         });
     }
 
-    // Segment in the baseline frame, so every class map lines up with the common region.
+    // Segment each photo as the camera took it (resampling first would soften thin lines and
+    // widen them), at the model's scale for that photo, then bring the class map into the
+    // baseline frame with nearest-neighbour sampling.
     let started = Instant::now();
-    let classes: Vec<ClassMap> = warped
+    let classes: Vec<ClassMap> = photos
         .iter()
-        .zip(photos)
-        .map(|((image, _), photo)| {
-            model
-                .segment(image, opts.px_per_mm, &photo.name)
-                .map(|s| s.classes)
+        .zip(&alignments)
+        .map(|(photo, alignment)| {
+            let h = alignment.as_ref().map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+            let px_per_mm = opts.px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image));
+            let own = model.segment(&photo.image, px_per_mm, &photo.name)?.classes;
+            Ok(if h == Homography::IDENTITY {
+                own
+            } else {
+                align::warp_classes_to_baseline(&own, &h, width, height)
+            })
         })
         .collect::<Result<_>>()?;
     timings.segment = ms(started);
@@ -174,7 +184,10 @@ pub fn measure_photos(
     let mut lighting = vec![None];
     let mut metrics = vec![baseline_metrics.clone()];
     for i in 1..photos.len() {
-        let fit_mask = plain_skin(&region, &classes[0], &classes[i]);
+        let fit_mask = match opts.reference_patch {
+            Some(patch) => patch_mask(patch, &warped[i].1, width, height)?,
+            None => plain_skin(&region, &classes[0], &classes[i]),
+        };
         let (matched, transform) =
             measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
         metrics.push(measure::measure(
@@ -188,6 +201,8 @@ pub fn measure_photos(
             gain: transform.gain,
             offset: transform.offset,
             fit_pixels: transform.fit_pixels,
+            source: if opts.reference_patch.is_some() { "reference_patch" } else { "plain_skin" }
+                .into(),
         }));
         matched_images.push(matched);
     }
@@ -259,6 +274,21 @@ pub fn measure_photos(
         timings_ms: timings,
     };
     Ok(SeriesResult { report, visuals })
+}
+
+/// Linear scale of a homography (baseline px per later px) at the later photo's centre,
+/// from the determinant of its Jacobian there.
+fn area_scale(h: &Homography, later: &Rgb) -> f64 {
+    let (cx, cy) = (later.width() as f64 / 2.0, later.height() as f64 / 2.0);
+    let d = 0.5;
+    let p = |x, y| h.apply(x, y).unwrap_or((x, y));
+    let (x0, y0) = p(cx - d, cy);
+    let (x1, y1) = p(cx + d, cy);
+    let (u0, v0) = p(cx, cy - d);
+    let (u1, v1) = p(cx, cy + d);
+    let det = (x1 - x0) * (v1 - v0) - (y1 - y0) * (u1 - u0);
+    let scale = det.abs().sqrt();
+    if scale.is_finite() && scale > 1e-3 { scale } else { 1.0 }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -343,6 +373,27 @@ fn common_region<'a>(
         }
     }
     Ok(trimmed)
+}
+
+/// The reference patch where the session has valid pixels; an error when the patch is outside
+/// the frame or the session does not see it.
+fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<Mask> {
+    let [x, y, w, h] = patch;
+    if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
+        return Err(Error::Input {
+            path: PathBuf::from("--reference-patch"),
+            reason: format!("patch {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"),
+        });
+    }
+    let mut mask = Mask::new(width, height);
+    for py in y..y + h {
+        for px in x..x + w {
+            if valid.get_pixel(px, py).0[0] == MASK_ON {
+                mask.put_pixel(px, py, image::Luma([MASK_ON]));
+            }
+        }
+    }
+    Ok(mask)
 }
 
 /// Region pixels that are plain skin (neither line nor scar) in both sessions: the lighting

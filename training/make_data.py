@@ -75,14 +75,15 @@ def ita_from_image(rgb: np.ndarray, classes: np.ndarray) -> float:
     return math.degrees(math.atan2(L - 50.0, b))
 
 
-def generate(binary: Path, seed: int, out: Path, size: str, px_per_mm: float, force: bool) -> None:
+def generate(binary: Path, seed: int, out: Path, size: str, px_per_mm: float, force: bool,
+             sessions: int) -> None:
     done = out / ".done"
     if done.exists() and not force:
         return
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    cmd = [str(binary), "synth", "--out", str(out), "--seed", str(seed), "--sessions", "1",
+    cmd = [str(binary), "synth", "--out", str(out), "--seed", str(seed), "--sessions", str(sessions),
            "--size", size, "--px-per-mm", f"{px_per_mm:g}"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -97,7 +98,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skintrack", help="path of the skintrack binary (default target/release "
                     "then target/debug)")
-    ap.add_argument("--seeds", type=int, default=400, help="generate seeds 1..N (default 400)")
+    ap.add_argument("--seeds", type=int, default=200, help="generate seeds 1..N (default 200)")
+    ap.add_argument("--sessions", type=int, default=3,
+                    help="sessions per seed (default 3): later sessions show the lines thinner and "
+                    "fainter and the scars smaller (the generator's treatment effect), through a "
+                    "camera warp and other lighting, so the model learns the whole range it must "
+                    "measure")
     ap.add_argument("--held-out", type=int, default=None,
                     help="hold out the last K seeds for scores (default 10%% of N)")
     ap.add_argument("--size", default="512x512")
@@ -113,7 +119,8 @@ def main() -> None:
     seeds = list(range(1, a.seeds + 1))
     print(f"generating {len(seeds)} seeds with {binary} ({a.jobs} jobs)", flush=True)
     with cf.ThreadPoolExecutor(a.jobs) as ex:
-        futs = [ex.submit(generate, binary, s, raw / f"seed_{s:04d}", a.size, a.px_per_mm, a.force)
+        futs = [ex.submit(generate, binary, s, raw / f"seed_{s:04d}", a.size, a.px_per_mm, a.force,
+                         a.sessions)
                 for s in seeds]
         for i, f in enumerate(cf.as_completed(futs), 1):
             f.result()
@@ -124,38 +131,40 @@ def main() -> None:
     fallback = 0
     for s in seeds:
         d = raw / f"seed_{s:04d}"
-        imgs = sorted(d.glob("*_s0.jpg"))
-        if len(imgs) != 1:
-            raise SystemExit(f"{d}: expected one *_s0.jpg, found {len(imgs)}")
-        cls = sorted((d / "truth").glob("*_s0_classes.png"))
-        if len(cls) != 1:
-            raise SystemExit(f"{d}/truth: expected one *_s0_classes.png, found {len(cls)}")
-        rgb = load_rgb(imgs[0])
-        c = load_classes(cls[0])
-        if rgb.shape[:2] != c.shape:
-            raise SystemExit(f"{d}: image {rgb.shape[:2]} and classes {c.shape} differ in size")
-        ita = None
-        tj = d / "truth.json"
-        if tj.exists():
-            with open(tj) as f:
-                ita = find_ita(json.load(f))
-        if ita is None:
-            ita = ita_from_image(rgb, c)
-            fallback += 1
-        counts = np.bincount(c.ravel(), minlength=3)
-        items.append({
-            "seed": s,
-            "image": str(imgs[0].relative_to(DATA_DIR)),
-            "classes": str(cls[0].relative_to(DATA_DIR)),
-            "skin_ita_deg": round(ita, 3),
-            "tone": tone_group(ita),
-            "pixels": [int(v) for v in counts],
-            "split": "heldout" if s > a.seeds - held else "train",
-        })
+        for k in range(a.sessions):
+            imgs = sorted(d.glob(f"*_s{k}.jpg"))
+            if len(imgs) != 1:
+                raise SystemExit(f"{d}: expected one *_s{k}.jpg, found {len(imgs)}")
+            cls = sorted((d / "truth").glob(f"*_s{k}_classes.png"))
+            if len(cls) != 1:
+                raise SystemExit(f"{d}/truth: expected one *_s{k}_classes.png, found {len(cls)}")
+            rgb = load_rgb(imgs[0])
+            c = load_classes(cls[0])
+            if rgb.shape[:2] != c.shape:
+                raise SystemExit(f"{d}: image {rgb.shape[:2]} and classes {c.shape} differ in size")
+            ita = None
+            tj = d / "truth.json"
+            if tj.exists():
+                with open(tj) as f:
+                    ita = find_ita(json.load(f))
+            if ita is None:
+                ita = ita_from_image(rgb, c)
+                fallback += 1
+            counts = np.bincount(c.ravel(), minlength=3)
+            items.append({
+                "seed": s,
+                "session": k,
+                "image": str(imgs[0].relative_to(DATA_DIR)),
+                "classes": str(cls[0].relative_to(DATA_DIR)),
+                "skin_ita_deg": round(ita, 3),
+                "tone": tone_group(ita),
+                "pixels": [int(v) for v in counts],
+                "split": "heldout" if s > a.seeds - held else "train",
+            })
     if fallback:
         print(f"warning: {fallback} seeds had no ITA in truth.json; computed from the image")
 
-    cmd = (f"skintrack synth --out DIR --seed N --sessions 1 --size {a.size} "
+    cmd = (f"skintrack synth --out DIR --seed N --sessions {a.sessions} --size {a.size} "
            f"--px-per-mm {a.px_per_mm:g}")
     index = {
         "generator": "skintrack synth",
@@ -172,7 +181,7 @@ def main() -> None:
         json.dump(index, f, indent=1)
     tot = np.sum([it["pixels"] for it in items], axis=0)
     tones = {t: sum(1 for it in items if it["tone"] == t) for t in ("light", "medium", "dark")}
-    print(f"wrote {INDEX_FILE}: {len(items)} images ({len(items) - held} train, {held} held out); "
+    print(f"wrote {INDEX_FILE}: {len(items)} images ({sum(it['split'] == 'train' for it in items)} train, {sum(it['split'] == 'heldout' for it in items)} held out); "
           f"class pixel share {np.round(tot / tot.sum(), 4).tolist()}; tones {tones}")
 
 

@@ -157,9 +157,9 @@ def dice_loss(logits: torch.Tensor, y: torch.Tensor, classes=(1, 2)) -> torch.Te
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--crops-per-image", type=int, default=4,
+    ap.add_argument("--crops-per-image", type=int, default=2,
                     help="crops per training image per epoch (a 512x512 image holds 4 tiles)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)

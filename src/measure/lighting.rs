@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::definitions::{Mask, Rgb};
 
 /// Fewer fit pixels than this: no fit, identity transform.
-pub const MIN_FIT_PIXELS: u64 = 1000;
+pub const MIN_FIT_PIXELS: u64 = 200;
 /// The gain is kept within this range so that a degenerate fit cannot wreck a photo.
 pub const GAIN_RANGE: (f64, f64) = (0.25, 4.0);
 
@@ -177,8 +177,8 @@ mod tests {
         let base = baseline(50, 50);
         let session = Rgb::from_pixel(50, 50, image::Rgb([10, 10, 10]));
         let mut mask = Mask::new(50, 50);
-        for x in 0..30 {
-            for y in 0..30 {
+        for x in 0..10 {
+            for y in 0..10 {
                 mask.put_pixel(x, y, image::Luma([255]));
             }
         }
