@@ -54,6 +54,10 @@ pub struct OutputSpec {
     /// `logits` or `probabilities`: argmax is the same for both.
     pub kind: String,
     pub classes: Vec<String>,
+    /// Added to each class's logit before the argmax (calibrated decision boundary); zeros
+    /// when absent.
+    #[serde(default)]
+    pub class_bias: Option<Vec<f32>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,12 +126,28 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             m.output.classes, CLASS_NAMES
         ));
     }
-    let finite = m.input.mean.iter().chain(&m.input.value_range).all(|v| v.is_finite());
+    if let Some(bias) = &m.output.class_bias
+        && (bias.len() != m.output.classes.len() || bias.iter().any(|b| !b.is_finite()))
+    {
+        return Err(format!(
+            "output class_bias needs one finite value per class ({}), got {bias:?}",
+            m.output.classes.len()
+        ));
+    }
+    let finite = m
+        .input
+        .mean
+        .iter()
+        .chain(&m.input.value_range)
+        .all(|v| v.is_finite());
     if !finite
         || m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
         || !(m.input.value_range[1] > m.input.value_range[0])
     {
-        return Err("input mean, std and value_range must be finite, std positive, value_range increasing".into());
+        return Err(
+            "input mean, std and value_range must be finite, std positive, value_range increasing"
+                .into(),
+        );
     }
     let t = &m.tile;
     if t.multiple_of == 0
@@ -298,7 +318,8 @@ impl Model {
             image::imageops::resize(image, work_w, work_h, FilterType::Triangle)
         };
         let logits = self.logits(&working).map_err(fail)?;
-        let classes = upsample_argmax(&logits, work_w, work_h, width, height);
+        let bias = self.manifest.output.class_bias.clone().unwrap_or_default();
+        let classes = upsample_argmax(&logits, &bias, work_w, work_h, width, height);
         Ok(Segmentation {
             classes,
             working_size: (work_w, work_h),
@@ -495,7 +516,14 @@ struct Logits {
 
 /// Bilinearly interpolates the logits to `out_w`×`out_h` (pixel centres aligned) and takes
 /// the argmax per pixel, one row per task, without materialising full-resolution logits.
-fn upsample_argmax(logits: &Logits, work_w: u32, work_h: u32, out_w: u32, out_h: u32) -> ClassMap {
+fn upsample_argmax(
+    logits: &Logits,
+    bias: &[f32],
+    work_w: u32,
+    work_h: u32,
+    out_w: u32,
+    out_h: u32,
+) -> ClassMap {
     let (lw, lh) = (logits.width as usize, logits.height as usize);
     debug_assert_eq!((lw, lh), (work_w as usize, work_h as usize));
     let plane = lw * lh;
@@ -519,7 +547,7 @@ fn upsample_argmax(logits: &Logits, work_w: u32, work_h: u32, out_w: u32, out_h:
                     let p = &logits.data[c * plane..(c + 1) * plane];
                     let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
                     let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
-                    let v = top * (1.0 - wy) + bottom * wy;
+                    let v = top * (1.0 - wy) + bottom * wy + bias.get(c).copied().unwrap_or(0.0);
                     if v > best.1 {
                         best = (c as u8, v);
                     }
@@ -569,7 +597,7 @@ mod tests {
             height: 2,
             data,
         };
-        let classes = upsample_argmax(&logits, 4, 2, 16, 8);
+        let classes = upsample_argmax(&logits, &[], 4, 2, 16, 8);
         assert_eq!(classes.get_pixel(0, 0).0[0], 2);
         assert_eq!(classes.get_pixel(7, 7).0[0], 2);
         assert_eq!(classes.get_pixel(8, 0).0[0], 0);

@@ -160,7 +160,9 @@ pub fn measure_photos(
         .iter()
         .zip(&alignments)
         .map(|(photo, alignment)| {
-            let h = alignment.as_ref().map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+            let h = alignment
+                .as_ref()
+                .map_or(Homography::IDENTITY, |a| a.later_to_baseline);
             let px_per_mm = opts.px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image));
             let own = model.segment(&photo.image, px_per_mm, &photo.name)?.classes;
             Ok(if h == Homography::IDENTITY {
@@ -201,8 +203,12 @@ pub fn measure_photos(
             gain: transform.gain,
             offset: transform.offset,
             fit_pixels: transform.fit_pixels,
-            source: if opts.reference_patch.is_some() { "reference_patch" } else { "plain_skin" }
-                .into(),
+            source: if opts.reference_patch.is_some() {
+                "reference_patch"
+            } else {
+                "plain_skin"
+            }
+            .into(),
         }));
         matched_images.push(matched);
     }
@@ -288,7 +294,11 @@ fn area_scale(h: &Homography, later: &Rgb) -> f64 {
     let (u1, v1) = p(cx, cy + d);
     let det = (x1 - x0) * (v1 - v0) - (y1 - y0) * (u1 - u0);
     let scale = det.abs().sqrt();
-    if scale.is_finite() && scale > 1e-3 { scale } else { 1.0 }
+    if scale.is_finite() && scale > 1e-3 {
+        scale
+    } else {
+        1.0
+    }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -382,7 +392,9 @@ fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<
     if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
         return Err(Error::Input {
             path: PathBuf::from("--reference-patch"),
-            reason: format!("patch {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"),
+            reason: format!(
+                "patch {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
+            ),
         });
     }
     let mut mask = Mask::new(width, height);

@@ -36,16 +36,20 @@ def session(onnx_path: str | Path, threads: int = 2) -> ort.InferenceSession:
     return ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
 
 
-def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overlap: int = OVERLAP) -> np.ndarray:
-    """Class map (HxW uint8) of an RGB uint8 image by tiled inference."""
+def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
+            class_bias: list[float] | None = None) -> np.ndarray:
+    """Class map (HxW uint8) of an RGB uint8 image by tiled inference; `class_bias` is added to
+    the logits before the argmax (the manifest's calibrated `output.class_bias`)."""
     x, h, w = pad_to_multiple(normalise(rgb))
     name = sess.get_inputs()[0].name
 
     def run(t: np.ndarray) -> np.ndarray:
         return sess.run(None, {name: t})[0]
 
-    logits = tiled_logits(run, x, tile, overlap)
-    return logits[0, :, :h, :w].argmax(0).astype(np.uint8)
+    logits = tiled_logits(run, x, tile, overlap)[0, :, :h, :w]
+    if class_bias is not None:
+        logits = logits + np.asarray(class_bias, np.float32)[:, None, None]
+    return logits.argmax(0).astype(np.uint8)
 
 
 class Counts:
@@ -96,7 +100,8 @@ class Counts:
         }
 
 
-def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2) -> dict:
+def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
+             class_bias: list[float] | None = None) -> dict:
     """Scores of the model on a split of the index, overall and by skin-tone group."""
     sess = session(onnx_path, threads)
     its = items(load_index(), split)
@@ -105,7 +110,7 @@ def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2) ->
     total = Counts()
     groups = {g: Counts() for g in ("light", "medium", "dark")}
     for it in its:
-        pred = predict(sess, load_rgb(it["image"]))
+        pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias)
         truth = load_classes(it["classes"])
         total.add(pred, truth)
         groups[it["tone"]].add(pred, truth)

@@ -11,4 +11,5 @@ start=$(date +%s)
 "$PY" training/make_data.py "$@"
 "$PY" training/train.py
 "$PY" training/export.py
+"$PY" training/calibrate.py
 echo "retrain.sh: done in $(( ($(date +%s) - start) / 60 )) min"
