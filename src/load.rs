@@ -22,7 +22,9 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_pixels: 100_000_000 }
+        LoadOptions {
+            max_pixels: 100_000_000,
+        }
     }
 }
 
@@ -62,16 +64,41 @@ pub struct Photo {
 /// [`Error::Load`] naming the file and the reason: missing, a directory, unreadable, empty,
 /// not an image, corrupt or truncated, or larger than `opts.max_pixels`.
 pub fn load_photo(path: &Path, opts: &LoadOptions) -> Result<Photo> {
-    let fail = |reason: String| Error::Load { path: path.to_path_buf(), reason };
+    let fail = |reason: String| Error::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| fail(io_reason(&e)))?;
     if meta.is_dir() {
         return Err(fail("is a directory, expected a photo file".into()));
     }
-    if meta.len() == 0 {
-        return Err(fail("empty file (0 bytes)".into()));
+    if !meta.is_file() {
+        // A FIFO or device would block or stream forever: refuse anything but a regular file.
+        return Err(fail("not a regular file, expected a photo file".into()));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(io_reason(&e)))?;
-    let (image, exif) = decode(&bytes, opts).map_err(fail)?;
+    photo_from_bytes(&bytes, path, opts)
+}
+
+/// Loads a photo from its bytes, as [`load_photo`] does after reading the file; `name` stands
+/// for the file in the [`Photo`] and in errors (fuzzing and callers without files use this).
+///
+/// # Errors
+/// [`Error::Load`] naming `name` and the reason: empty, not an image, corrupt or truncated,
+/// too small, or larger than `opts.max_pixels`.
+pub fn load_photo_bytes(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Photo> {
+    photo_from_bytes(bytes, Path::new(name), opts)
+}
+
+fn photo_from_bytes(bytes: &[u8], path: &Path, opts: &LoadOptions) -> Result<Photo> {
+    let fail = |reason: String| Error::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(fail("empty file (0 bytes)".into()));
+    }
+    let (image, exif) = decode(bytes, opts).map_err(fail)?;
     let name = file_name(path);
     let exif_date = exif.as_deref().and_then(exif_capture_date);
     let (date, date_source) = match (exif_date, date_in_name(&name)) {
@@ -79,7 +106,13 @@ pub fn load_photo(path: &Path, opts: &LoadOptions) -> Result<Photo> {
         (None, Some(d)) => (Some(d), DateSource::FileName),
         (None, None) => (None, DateSource::None),
     };
-    Ok(Photo { image, path: path.to_path_buf(), name, date, date_source })
+    Ok(Photo {
+        image,
+        path: path.to_path_buf(),
+        name,
+        date,
+        date_source,
+    })
 }
 
 /// Decodes in memory; returns the oriented RGB image and the raw EXIF chunk, if any.
@@ -103,7 +136,7 @@ fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<
     reader.limits(limits);
     let mut decoder = reader
         .into_decoder()
-        .map_err(|e| format!("cannot decode {format:?}: {e}"))?;
+        .map_err(|e| format!("cannot decode {}: {e}", format_name(format)))?;
     let (width, height) = decoder.dimensions();
     let pixels = width as u64 * height as u64;
     if pixels > opts.max_pixels {
@@ -114,14 +147,29 @@ fn decode(bytes: &[u8], opts: &LoadOptions) -> std::result::Result<(Rgb, Option<
         ));
     }
     if width < 16 || height < 16 {
-        return Err(format!("image is {width}×{height} pixels, too small to measure (min 16×16)"));
+        return Err(format!(
+            "image is {width}×{height} pixels, too small to measure (min 16×16)"
+        ));
     }
     let exif = decoder.exif_metadata().ok().flatten();
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder)
-        .map_err(|e| format!("corrupt or truncated {format:?} data: {e}"))?;
+        .map_err(|e| format!("corrupt or truncated {} data: {e}", format_name(format)))?;
     image.apply_orientation(orientation);
     Ok((image.to_rgb8(), exif))
+}
+
+/// The usual spelling of a format in messages.
+fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::WebP => "WebP",
+        _ => "image",
+    }
 }
 
 /// A complete JPEG has an end-of-image marker (FF D9) after its last start-of-scan (FF DA).
@@ -151,17 +199,19 @@ pub fn file_name(path: &Path) -> String {
 /// EXIF DateTimeOriginal (else DateTime) as a date.
 fn exif_capture_date(raw: &[u8]) -> Option<NaiveDate> {
     let exif = exif::Reader::new().read_raw(raw.to_vec()).ok()?;
-    [exif::Tag::DateTimeOriginal, exif::Tag::DateTime].iter().find_map(|tag| {
-        let field = exif.get_field(*tag, exif::In::PRIMARY)?;
-        match &field.value {
-            exif::Value::Ascii(parts) => {
-                let text = String::from_utf8_lossy(parts.first()?);
-                // EXIF writes "YYYY:MM:DD HH:MM:SS".
-                NaiveDate::parse_from_str(text.get(..10)?, "%Y:%m:%d").ok()
+    [exif::Tag::DateTimeOriginal, exif::Tag::DateTime]
+        .iter()
+        .find_map(|tag| {
+            let field = exif.get_field(*tag, exif::In::PRIMARY)?;
+            match &field.value {
+                exif::Value::Ascii(parts) => {
+                    let text = String::from_utf8_lossy(parts.first()?);
+                    // EXIF writes "YYYY:MM:DD HH:MM:SS".
+                    NaiveDate::parse_from_str(text.get(..10)?, "%Y:%m:%d").ok()
+                }
+                _ => None,
             }
-            _ => None,
-        }
-    })
+        })
 }
 
 /// The first valid `YYYY-MM-DD` (or `YYYY_MM_DD`, `YYYYMMDD`) found in a file name.
@@ -208,7 +258,11 @@ mod tests {
         for &b in bytes {
             crc ^= b as u32;
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -220,22 +274,27 @@ mod tests {
         let mut img = image::RgbImage::new(32, 32);
         img.put_pixel(0, 0, image::Rgb([1, 2, 3]));
         let mut png = Vec::new();
-        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         // Patch IHDR width/height (bytes 16..24) and its CRC: a valid header over no data.
         png[16..20].copy_from_slice(&20000u32.to_be_bytes());
         png[20..24].copy_from_slice(&20000u32.to_be_bytes());
         let crc = crc32(&png[12..29]);
         png[29..33].copy_from_slice(&crc.to_be_bytes());
-        let opts = LoadOptions { max_pixels: 1_000_000 };
+        let opts = LoadOptions {
+            max_pixels: 1_000_000,
+        };
         let err = decode(&png, &opts).unwrap_err();
         assert!(err.contains("over the limit"), "{err}");
     }
 
     #[test]
     fn refuses_truncated_jpeg() {
-        let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 90]));
+        let img =
+            image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 90]));
         let mut jpeg = Vec::new();
-        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
         assert!(decode(&jpeg, &LoadOptions::default()).is_ok());
         let cut = &jpeg[..jpeg.len() - 40];
         let err = decode(cut, &LoadOptions::default()).unwrap_err();
@@ -247,10 +306,35 @@ mod tests {
         let mut img = image::RgbImage::new(40, 20);
         img.put_pixel(39, 0, image::Rgb([200, 10, 10]));
         let mut png = Vec::new();
-        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         let (rgb, exif) = decode(&png, &LoadOptions::default()).unwrap();
         assert_eq!(rgb.dimensions(), (40, 20));
         assert_eq!(rgb.get_pixel(39, 0).0, [200, 10, 10]);
         assert!(exif.is_none());
+    }
+
+    #[test]
+    fn bytes_load_like_files_and_errors_name_the_given_name() {
+        let img = image::RgbImage::from_fn(32, 24, |x, _| image::Rgb([x as u8 * 8, 100, 50]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let photo =
+            load_photo_bytes(&png, "2026-03-01_cheek.jpg", &LoadOptions::default()).unwrap();
+        assert_eq!(photo.image.as_raw(), img.as_raw());
+        assert_eq!(photo.name, "2026-03-01_cheek.jpg");
+        assert_eq!(photo.date, NaiveDate::from_ymd_opt(2026, 3, 1));
+        let err = load_photo_bytes(&[], "a.jpg", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "a.jpg: cannot load photo: empty file (0 bytes)");
+        let err = load_photo_bytes(&png[..60], "b.png", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("b.png: cannot load photo: corrupt or truncated PNG data"),
+            "{err}"
+        );
     }
 }

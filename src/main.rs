@@ -1,5 +1,7 @@
 //! skintrack's binary: parses the command line, calls the library, maps the outcome to the
-//! documented exit codes (0 success, 1 error) and prints errors as one line on stderr.
+//! documented exit codes and prints errors as one line on stderr (docs/ERRORS.md): 0 success,
+//! 1 error (bad input, model, output), 2 command-line usage, 101 internal error (a bug).
+//! With `--json`, an error is also printed on stdout as one JSON object.
 
 mod cli;
 
@@ -14,27 +16,136 @@ use skintrack::segment::{self, Model};
 use skintrack::series::{self, SeriesOptions};
 use skintrack::{report, synth};
 
+/// Exit code of a run that failed on its inputs, the model or the outputs.
+const EXIT_ERROR: u8 = 1;
+/// Exit code of a command line clap could not parse.
+const EXIT_USAGE: u8 = 2;
+/// Exit code of a panic: a bug in skintrack, never the input's fault.
+const EXIT_INTERNAL: u8 = 101;
+
+/// The first panic's one-line message, for the `--json` error.
+static PANIC_MESSAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    // Decided from the raw arguments so that even a usage error can answer in JSON.
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    // A panic prints one line like any other error instead of the default multi-line text.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!(
+            "internal error (a bug, please report it): {}{at}",
+            one_line(&what)
+        );
+        // Several worker threads may panic at once: the first one speaks for the run.
+        if PANIC_MESSAGE.set(message.clone()).is_ok() {
+            eprintln!("skintrack: error: {message}");
+        }
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) || !json
+            {
+                // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+                err.exit();
+            }
+            let _ = err.print();
+            // clap's first line, e.g. "error: unexpected argument '--bogus' found".
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let message = first.trim_start_matches("error: ");
+            print_json_error(None, "usage", &one_line(message));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match std::panic::catch_unwind(move || run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             // One line: the chain of contexts down to the root cause.
-            eprintln!("skintrack: error: {err:#}");
-            ExitCode::from(1)
+            let message = one_line(&format!("{err:#}"));
+            eprintln!("skintrack: error: {message}");
+            if json {
+                let (file, kind) = describe(&err);
+                print_json_error(file, kind, &message);
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+        Err(_) => {
+            // The hook has already printed the one-line message.
+            if json {
+                let message = PANIC_MESSAGE
+                    .get()
+                    .map_or("internal error (a bug, please report it)", |m| m);
+                print_json_error(None, "internal", message);
+            }
+            ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// The file an error is about and its kind, from the library's error when there is one.
+fn describe(err: &anyhow::Error) -> (Option<String>, &'static str) {
+    use skintrack::Error as E;
+    match err.chain().find_map(|e| e.downcast_ref::<E>()) {
+        Some(E::Load { path, .. }) => (Some(path.display().to_string()), "load"),
+        // The later photo is the one that did not align; the message names the baseline too.
+        Some(E::Align { later, .. }) => (Some(later.clone()), "align"),
+        Some(E::Model { path, .. }) => (Some(path.display().to_string()), "model"),
+        Some(E::Segment { input, .. }) => (Some(input.clone()), "segment"),
+        Some(E::Output { path, .. }) => (Some(path.display().to_string()), "output"),
+        Some(E::Input { path, .. }) => (Some(path.display().to_string()), "input"),
+        None => (None, "other"),
+    }
+}
+
+/// `{"error": {"file": .., "kind": .., "message": ..}}` on stdout, one line.
+fn print_json_error(file: Option<String>, kind: &str, message: &str) {
+    let value = serde_json::json!({ "error": { "file": file, "kind": kind, "message": message } });
+    // stdout may be closed (a pipe whose reader quit): nothing more can be said then.
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// Messages are one line whatever a dependency put in them: newlines and runs of spaces
+/// become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze { photo, common } => measure(&[photo], &common),
-        Command::Compare { before, after, common } => measure(&[before, after], &common),
+        Command::Compare {
+            before,
+            after,
+            common,
+        } => measure(&[before, after], &common),
         Command::Track { inputs, common } => {
             let photos = expand_inputs(&inputs)?;
             measure(&photos, &common)
         }
-        Command::Synth { out, seed, sessions, size, px_per_mm } => {
+        Command::Synth {
+            out,
+            seed,
+            sessions,
+            size,
+            px_per_mm,
+        } => {
             if sessions == 0 {
                 bail!("--sessions must be at least 1");
             }
@@ -51,19 +162,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {} sessions to {}", sessions, out.display());
             Ok(())
         }
-        Command::Model { command: ModelCommand::Info { path } } => {
+        Command::Model {
+            command: ModelCommand::Info { path },
+        } => {
             let path = path.unwrap_or_else(default_model_path);
             let model = Model::load(&path)?;
             let m = &model.manifest;
             println!("model     {} {} ({})", m.name, m.version, path.display());
             println!("sha256    {} (verified)", m.sha256);
-            println!("input     {} {} {} mean {:?} std {:?}", m.input.name, m.input.layout, m.input.color, m.input.mean, m.input.std);
-            println!("output    {} ({}) classes {:?}", m.output.name, m.output.kind, m.output.classes);
-            println!("tile      {} px, overlap {} px", m.tile.size, m.tile.overlap);
+            println!(
+                "input     {} {} {} mean {:?} std {:?}",
+                m.input.name, m.input.layout, m.input.color, m.input.mean, m.input.std
+            );
+            println!(
+                "output    {} ({}) classes {:?}",
+                m.output.name, m.output.kind, m.output.classes
+            );
+            println!(
+                "tile      {} px, overlap {} px",
+                m.tile.size, m.tile.overlap
+            );
             println!(
                 "scale     {} px/mm when the scale is known, else longest side {}",
-                m.working_scale.px_per_mm.map_or("-".into(), |v| v.to_string()),
-                m.working_scale.longest_side.map_or("-".into(), |v| v.to_string())
+                m.working_scale
+                    .px_per_mm
+                    .map_or("-".into(), |v| v.to_string()),
+                m.working_scale
+                    .longest_side
+                    .map_or("-".into(), |v| v.to_string())
             );
             if !m.scores.is_null() {
                 println!("scores    {}", m.scores);
@@ -109,13 +235,22 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for input in inputs {
         if input.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("{}: cannot list folder", input.display()))?
+                .map_err(|e| skintrack::Error::Input {
+                    path: input.clone(),
+                    reason: format!("cannot list folder: {e}"),
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && is_photo_name(p))
                 .collect();
             found.sort();
             if found.is_empty() {
-                bail!("{}: no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder", input.display());
+                // A library error, so that `--json` names the folder as the file.
+                return Err(skintrack::Error::Input {
+                    path: input.clone(),
+                    reason: "no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder"
+                        .into(),
+                }
+                .into());
             }
             photos.extend(found);
         } else {
@@ -126,8 +261,13 @@ fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn is_photo_name(path: &Path) -> bool {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-    matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp"))
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp")
+    )
 }
 
 /// `SKINTRACK_MODEL`, else the shipped model in the source tree, else `./models`.
@@ -135,7 +275,9 @@ fn default_model_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SKINTRACK_MODEL") {
         return PathBuf::from(p);
     }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(segment::DEFAULT_MODEL_FILE);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(segment::DEFAULT_MODEL_FILE);
     if shipped.exists() {
         return shipped;
     }
