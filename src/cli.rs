@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "skintrack", version, about = "Measure how skin changes under treatment, from ordinary photos")]
+#[command(
+    name = "skintrack",
+    version,
+    about = "Measure how skin changes under treatment, from ordinary photos"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,6 +79,10 @@ pub struct MeasureArgs {
     /// Measure only inside x,y,w,h of the baseline frame.
     #[arg(long, value_parser = parse_roi)]
     pub roi: Option<[u32; 4]>,
+    /// Match each session's lighting on this grey or colour card instead of on plain skin:
+    /// x,y,w,h in baseline pixels.
+    #[arg(long, value_parser = parse_roi)]
+    pub reference_patch: Option<[u32; 4]>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -87,7 +95,9 @@ pub struct MeasureArgs {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 1600x1200")?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 1600x1200")?;
     let parse = |v: &str| v.trim().parse::<u32>().map_err(|e| format!("'{v}': {e}"));
     let (w, h) = (parse(w)?, parse(h)?);
     if !(64..=12000).contains(&w) || !(64..=12000).contains(&h) {

@@ -26,7 +26,8 @@ pub const MASK_ON: u8 = 255;
 pub struct Homography(pub [[f64; 3]; 3]);
 
 impl Homography {
-    pub const IDENTITY: Homography = Homography([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    pub const IDENTITY: Homography =
+        Homography([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
 
     /// Maps a point; returns `None` where the point goes to infinity.
     pub fn apply(&self, x: f64, y: f64) -> Option<(f64, f64)> {

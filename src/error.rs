@@ -7,7 +7,11 @@ pub enum Error {
     #[error("{}: cannot load photo: {reason}", path.display())]
     Load { path: PathBuf, reason: String },
     #[error("{later}: cannot align onto baseline {baseline}: {reason}")]
-    Align { baseline: String, later: String, reason: String },
+    Align {
+        baseline: String,
+        later: String,
+        reason: String,
+    },
     #[error("{}: model error: {reason}", path.display())]
     Model { path: PathBuf, reason: String },
     #[error("{input}: segmentation failed: {reason}")]

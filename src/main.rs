@@ -211,6 +211,7 @@ fn measure(photos: &[PathBuf], args: &MeasureArgs) -> anyhow::Result<()> {
     let opts = SeriesOptions {
         px_per_mm: args.px_per_mm,
         roi: args.roi,
+        reference_patch: args.reference_patch,
         full_paths: args.full_paths,
         ..Default::default()
     };

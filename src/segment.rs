@@ -54,6 +54,10 @@ pub struct OutputSpec {
     /// `logits` or `probabilities`: argmax is the same for both.
     pub kind: String,
     pub classes: Vec<String>,
+    /// Added to each class's logit before the argmax (calibrated decision boundary); zeros
+    /// when absent.
+    #[serde(default)]
+    pub class_bias: Option<Vec<f32>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,8 +101,12 @@ pub fn manifest_path(onnx: &Path) -> PathBuf {
 /// # Errors
 /// [`Error::Model`] naming the manifest when it is missing or malformed.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let fail = |reason: String| Error::Model { path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read manifest: {e}")))?;
+    let fail = |reason: String| Error::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read manifest: {e}")))?;
     let manifest: Manifest =
         serde_json::from_str(&text).map_err(|e| fail(format!("invalid manifest: {e}")))?;
     validate_manifest(&manifest).map_err(fail)?;
@@ -113,13 +121,40 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
         ));
     }
     if m.output.classes != CLASS_NAMES {
-        return Err(format!("output classes {:?}, expected {:?}", m.output.classes, CLASS_NAMES));
+        return Err(format!(
+            "output classes {:?}, expected {:?}",
+            m.output.classes, CLASS_NAMES
+        ));
     }
-    if m.input.std.iter().any(|s| *s <= 0.0) || m.input.value_range[1] <= m.input.value_range[0] {
-        return Err("input std must be positive and value_range increasing".into());
+    if let Some(bias) = &m.output.class_bias
+        && (bias.len() != m.output.classes.len() || bias.iter().any(|b| !b.is_finite()))
+    {
+        return Err(format!(
+            "output class_bias needs one finite value per class ({}), got {bias:?}",
+            m.output.classes.len()
+        ));
+    }
+    let finite = m
+        .input
+        .mean
+        .iter()
+        .chain(&m.input.value_range)
+        .all(|v| v.is_finite());
+    if !finite
+        || m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        || !(m.input.value_range[1] > m.input.value_range[0])
+    {
+        return Err(
+            "input mean, std and value_range must be finite, std positive, value_range increasing"
+                .into(),
+        );
     }
     let t = &m.tile;
-    if t.multiple_of == 0 || t.size < 32 || t.size % t.multiple_of != 0 || t.overlap * 2 >= t.size {
+    if t.multiple_of == 0
+        || !(32..=2048).contains(&t.size)
+        || t.size % t.multiple_of != 0
+        || t.overlap >= t.size / 2
+    {
         return Err(format!(
             "tile size {} / overlap {} / multiple_of {} are inconsistent",
             t.size, t.overlap, t.multiple_of
@@ -133,7 +168,10 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
 
 /// Hex sha256 of a byte string.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Options of the segment stage.
@@ -153,7 +191,10 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("path", &self.path).field("tile", &self.tile).finish()
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("tile", &self.tile)
+            .finish()
     }
 }
 
@@ -184,8 +225,12 @@ impl Model {
     /// # Errors
     /// As [`Model::load`].
     pub fn load_with_tile(onnx_path: &Path, manifest: Manifest, tile: usize) -> Result<Model> {
-        let fail = |reason: String| Error::Model { path: onnx_path.to_path_buf(), reason };
-        let bytes = std::fs::read(onnx_path).map_err(|e| fail(format!("cannot read model: {e}")))?;
+        let fail = |reason: String| Error::Model {
+            path: onnx_path.to_path_buf(),
+            reason,
+        };
+        let bytes =
+            std::fs::read(onnx_path).map_err(|e| fail(format!("cannot read model: {e}")))?;
         let actual = sha256_hex(&bytes);
         if !actual.eq_ignore_ascii_case(&manifest.sha256) {
             return Err(fail(format!(
@@ -194,7 +239,12 @@ impl Model {
             )));
         }
         let plan = build_plan(&bytes, &manifest, tile).map_err(|e| fail(format!("{e:#}")))?;
-        Ok(Model { manifest, path: onnx_path.to_path_buf(), plan, tile })
+        Ok(Model {
+            manifest,
+            path: onnx_path.to_path_buf(),
+            plan,
+            tile,
+        })
     }
 
     /// Hex sha256 of the model file (checked against the manifest at load).
@@ -224,10 +274,15 @@ impl Model {
     pub fn logits_for_tile(&self, tile: &Rgb) -> std::result::Result<Vec<f32>, String> {
         let size = self.tile as u32;
         if tile.dimensions() != (size, size) {
-            return Err(format!("tile is {:?}, the model is prepared for {size}×{size}", tile.dimensions()));
+            return Err(format!(
+                "tile is {:?}, the model is prepared for {size}×{size}",
+                tile.dimensions()
+            ));
         }
         let output = self.run_tile(tile_tensor(tile, 0, 0, size, &self.manifest.input))?;
-        let view = output.to_plain_array_view::<f32>().map_err(|e| format!("{e:#}"))?;
+        let view = output
+            .to_plain_array_view::<f32>()
+            .map_err(|e| format!("{e:#}"))?;
         Ok(view.iter().copied().collect())
     }
 
@@ -249,7 +304,10 @@ impl Model {
     /// # Errors
     /// [`Error::Segment`] when the network fails on a tile.
     pub fn segment(&self, image: &Rgb, px_per_mm: Option<f64>, name: &str) -> Result<Segmentation> {
-        let fail = |reason: String| Error::Segment { input: name.to_string(), reason };
+        let fail = |reason: String| Error::Segment {
+            input: name.to_string(),
+            reason,
+        };
         let (width, height) = image.dimensions();
         let factor = self.working_factor(width, height, px_per_mm);
         let work_w = ((width as f64 * factor).round() as u32).max(1);
@@ -260,8 +318,12 @@ impl Model {
             image::imageops::resize(image, work_w, work_h, FilterType::Triangle)
         };
         let logits = self.logits(&working).map_err(fail)?;
-        let classes = upsample_argmax(&logits, work_w, work_h, width, height);
-        Ok(Segmentation { classes, working_size: (work_w, work_h) })
+        let bias = self.manifest.output.class_bias.clone().unwrap_or_default();
+        let classes = upsample_argmax(&logits, &bias, work_w, work_h, width, height);
+        Ok(Segmentation {
+            classes,
+            working_size: (work_w, work_h),
+        })
     }
 
     /// Blended logits of the whole working image, [C][h·w] row-major.
@@ -271,7 +333,10 @@ impl Model {
         let overlap = self.manifest.tile.overlap;
         let xs = tile_origins(w, tile, overlap);
         let ys = tile_origins(h, tile, overlap);
-        let origins: Vec<(u32, u32)> = ys.iter().flat_map(|&y| xs.iter().map(move |&x| (x, y))).collect();
+        let origins: Vec<(u32, u32)> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
+            .collect();
         let classes = self.manifest.output.classes.len();
         let weights = taper(tile as usize, overlap as usize);
         let spec = &self.manifest.input;
@@ -288,11 +353,18 @@ impl Model {
                 },
             )
             .collect();
-        let mut out = Logits { classes, width: w, height: h, data: vec![0.0; classes * (w * h) as usize] };
+        let mut out = Logits {
+            classes,
+            width: w,
+            height: h,
+            data: vec![0.0; classes * (w * h) as usize],
+        };
         let mut weight_sum = vec![0.0f32; (w * h) as usize];
         for result in tiles {
             let (x0, y0, tensor) = result?;
-            let view = tensor.to_plain_array_view::<f32>().map_err(|e| format!("{e:#}"))?;
+            let view = tensor
+                .to_plain_array_view::<f32>()
+                .map_err(|e| format!("{e:#}"))?;
             for ty in 0..tile {
                 let y = y0 + ty;
                 if y >= h {
@@ -307,14 +379,18 @@ impl Model {
                     let idx = (y * w + x) as usize;
                     weight_sum[idx] += wgt;
                     for c in 0..classes {
-                        out.data[c * (w * h) as usize + idx] += wgt * view[[0, c, ty as usize, tx as usize]];
+                        out.data[c * (w * h) as usize + idx] +=
+                            wgt * view[[0, c, ty as usize, tx as usize]];
                     }
                 }
             }
         }
         let plane = (w * h) as usize;
         for c in 0..classes {
-            for (v, s) in out.data[c * plane..(c + 1) * plane].iter_mut().zip(&weight_sum) {
+            for (v, s) in out.data[c * plane..(c + 1) * plane]
+                .iter_mut()
+                .zip(&weight_sum)
+            {
                 *v /= s.max(1e-6);
             }
         }
@@ -323,7 +399,11 @@ impl Model {
 }
 
 /// Builds the optimised plan: parse → fix the input shape → check the output → optimise.
-fn build_plan(bytes: &[u8], manifest: &Manifest, tile: usize) -> TractResult<Arc<TypedRunnableModel>> {
+fn build_plan(
+    bytes: &[u8],
+    manifest: &Manifest,
+    tile: usize,
+) -> TractResult<Arc<TypedRunnableModel>> {
     // Parse the ONNX protobuf into tract's inference graph.
     let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
     let input_outlet = model.input_outlets()?[0];
@@ -338,7 +418,11 @@ fn build_plan(bytes: &[u8], manifest: &Manifest, tile: usize) -> TractResult<Arc
     let typed = model.into_typed()?;
     let out_fact = typed.output_fact(0)?.clone();
     let expected = [1, manifest.output.classes.len(), tile, tile];
-    let shape: Vec<Option<usize>> = out_fact.shape.iter().map(|d| d.as_i64().map(|v| v as usize)).collect();
+    let shape: Vec<Option<usize>> = out_fact
+        .shape
+        .iter()
+        .map(|d| d.as_i64().map(|v| v as usize))
+        .collect();
     anyhow::ensure!(
         shape == expected.iter().map(|&d| Some(d)).collect::<Vec<_>>(),
         "model output shape {:?} for a {tile}×{tile} tile, expected {:?} (classes {:?})",
@@ -348,14 +432,17 @@ fn build_plan(bytes: &[u8], manifest: &Manifest, tile: usize) -> TractResult<Arc
     );
     // Optimise with direct-spatial convolution off: im2col + matmul measured 1.25–1.7× faster
     // on this kind of network.
-    let scope = tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", "true")])?;
+    let scope =
+        tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", "true")])?;
     let optimized = scope.enter(|| typed.into_optimized())?;
     // A runnable plan, shared read-only by all workers.
     optimized.into_runnable()
 }
 
 fn run_state(state: &mut TypedSimpleState, input: Tensor) -> std::result::Result<Tensor, String> {
-    let mut outputs = state.run(tvec!(input.into())).map_err(|e| format!("{e:#}"))?;
+    let mut outputs = state
+        .run(tvec!(input.into()))
+        .map_err(|e| format!("{e:#}"))?;
     let out = outputs.remove(0).into_tensor();
     Ok(out)
 }
@@ -367,7 +454,10 @@ fn tile_origins(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
         return vec![0];
     }
     let step = tile - overlap;
-    let mut origins: Vec<u32> = (0..).map(|i| i * step).take_while(|&o| o + tile < len).collect();
+    let mut origins: Vec<u32> = (0..)
+        .map(|i| i * step)
+        .take_while(|&o| o + tile < len)
+        .collect();
     origins.push(len - tile);
     origins
 }
@@ -402,7 +492,8 @@ fn tile_tensor(image: &Rgb, x0: u32, y0: u32, tile: u32, spec: &InputSpec) -> Te
         }
     }
     // Shape and length agree by construction.
-    Tensor::from_shape(&[1, 3, t, t], &data).unwrap_or_else(|_| Tensor::zero::<f32>(&[1, 3, t, t]).unwrap_or_default())
+    Tensor::from_shape(&[1, 3, t, t], &data)
+        .unwrap_or_else(|_| Tensor::zero::<f32>(&[1, 3, t, t]).unwrap_or_default())
 }
 
 fn mirror(i: i64, len: u32) -> u32 {
@@ -425,36 +516,45 @@ struct Logits {
 
 /// Bilinearly interpolates the logits to `out_w`×`out_h` (pixel centres aligned) and takes
 /// the argmax per pixel, one row per task, without materialising full-resolution logits.
-fn upsample_argmax(logits: &Logits, work_w: u32, work_h: u32, out_w: u32, out_h: u32) -> ClassMap {
+fn upsample_argmax(
+    logits: &Logits,
+    bias: &[f32],
+    work_w: u32,
+    work_h: u32,
+    out_w: u32,
+    out_h: u32,
+) -> ClassMap {
     let (lw, lh) = (logits.width as usize, logits.height as usize);
     debug_assert_eq!((lw, lh), (work_w as usize, work_h as usize));
     let plane = lw * lh;
     let sx = work_w as f32 / out_w as f32;
     let sy = work_h as f32 / out_h as f32;
     let mut out = vec![0u8; (out_w * out_h) as usize];
-    out.par_chunks_mut(out_w as usize).enumerate().for_each(|(y, row)| {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f32);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(lh - 1);
-        let wy = fy - y0 as f32;
-        for (x, cell) in row.iter_mut().enumerate() {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f32);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(lw - 1);
-            let wx = fx - x0 as f32;
-            let mut best = (0u8, f32::NEG_INFINITY);
-            for c in 0..logits.classes {
-                let p = &logits.data[c * plane..(c + 1) * plane];
-                let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
-                let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
-                let v = top * (1.0 - wy) + bottom * wy;
-                if v > best.1 {
-                    best = (c as u8, v);
+    out.par_chunks_mut(out_w as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f32);
+            let y0 = fy.floor() as usize;
+            let y1 = (y0 + 1).min(lh - 1);
+            let wy = fy - y0 as f32;
+            for (x, cell) in row.iter_mut().enumerate() {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f32);
+                let x0 = fx.floor() as usize;
+                let x1 = (x0 + 1).min(lw - 1);
+                let wx = fx - x0 as f32;
+                let mut best = (0u8, f32::NEG_INFINITY);
+                for c in 0..logits.classes {
+                    let p = &logits.data[c * plane..(c + 1) * plane];
+                    let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
+                    let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
+                    let v = top * (1.0 - wy) + bottom * wy + bias.get(c).copied().unwrap_or(0.0);
+                    if v > best.1 {
+                        best = (c as u8, v);
+                    }
                 }
+                *cell = best.0;
             }
-            *cell = best.0;
-        }
-    });
+        });
     ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
 }
 
@@ -491,8 +591,13 @@ mod tests {
                 data[2 * w * h + y * w + x] = if x < 2 { 5.0 } else { -5.0 };
             }
         }
-        let logits = Logits { classes: 3, width: 4, height: 2, data };
-        let classes = upsample_argmax(&logits, 4, 2, 16, 8);
+        let logits = Logits {
+            classes: 3,
+            width: 4,
+            height: 2,
+            data,
+        };
+        let classes = upsample_argmax(&logits, &[], 4, 2, 16, 8);
         assert_eq!(classes.get_pixel(0, 0).0[0], 2);
         assert_eq!(classes.get_pixel(7, 7).0[0], 2);
         assert_eq!(classes.get_pixel(8, 0).0[0], 0);

@@ -25,6 +25,9 @@ pub struct SeriesOptions {
     pub px_per_mm: Option<f64>,
     /// Limit measurement to [x, y, w, h] of the baseline frame.
     pub roi: Option<[u32; 4]>,
+    /// A grey or colour card in the baseline frame, [x, y, w, h]: when given, each session's
+    /// lighting is matched on this patch instead of on plain skin.
+    pub reference_patch: Option<[u32; 4]>,
     /// Name of the series in reports (default: the baseline's folder name).
     pub name: Option<String>,
     /// Record full input paths instead of file names.
@@ -75,7 +78,10 @@ pub fn measure_photos(
     mut timings: StageTimings,
 ) -> Result<SeriesResult> {
     let Some(baseline) = photos.first() else {
-        return Err(Error::Input { path: PathBuf::from("-"), reason: "no photos given".into() });
+        return Err(Error::Input {
+            path: PathBuf::from("-"),
+            reason: "no photos given".into(),
+        });
     };
     let (width, height) = baseline.image.dimensions();
 
@@ -92,7 +98,11 @@ pub fn measure_photos(
             // The same view (e.g. the same photo twice) must measure as exactly no change:
             // a residual below a twentieth of a pixel is estimation noise, not motion.
             if photo.image.dimensions() == (width, height)
-                && alignment.later_to_baseline.grid_error(&Homography::IDENTITY, width, height, 5).1 < 0.05
+                && alignment
+                    .later_to_baseline
+                    .grid_error(&Homography::IDENTITY, width, height, 5)
+                    .1
+                    < 0.05
             {
                 alignment.later_to_baseline = Homography::IDENTITY;
             }
@@ -102,7 +112,10 @@ pub fn measure_photos(
                     // photos in different folders stay distinguishable.
                     baseline: baseline.path.display().to_string(),
                     later: photo.path.display().to_string(),
-                    reason: alignment.reason.clone().unwrap_or_else(|| "alignment failed".into()),
+                    reason: alignment
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "alignment failed".into()),
                 });
             }
             Ok(Some(alignment))
@@ -112,16 +125,25 @@ pub fn measure_photos(
         .par_iter()
         .zip(&alignments)
         .map(|(photo, alignment)| match alignment {
-            None => (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON]))),
-            Some(a) if a.later_to_baseline == Homography::IDENTITY => {
-                (photo.image.clone(), Mask::from_pixel(width, height, image::Luma([MASK_ON])))
-            }
+            None => (
+                photo.image.clone(),
+                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+            ),
+            Some(a) if a.later_to_baseline == Homography::IDENTITY => (
+                photo.image.clone(),
+                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+            ),
             Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
         })
         .collect();
     timings.align = ms(started);
 
-    let region = common_region(warped.iter().map(|(_, valid)| valid), width, height, opts.roi)?;
+    let region = common_region(
+        warped.iter().map(|(_, valid)| valid),
+        width,
+        height,
+        opts.roi,
+    )?;
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
@@ -130,27 +152,46 @@ pub fn measure_photos(
         });
     }
 
-    // Segment in the baseline frame, so every class map lines up with the common region.
+    // Segment each photo as the camera took it (resampling first would soften thin lines and
+    // widen them), at the model's scale for that photo, then bring the class map into the
+    // baseline frame with nearest-neighbour sampling.
     let started = Instant::now();
-    let classes: Vec<ClassMap> = warped
+    let classes: Vec<ClassMap> = photos
         .iter()
-        .zip(photos)
-        .map(|((image, _), photo)| {
-            model.segment(image, opts.px_per_mm, &photo.name).map(|s| s.classes)
+        .zip(&alignments)
+        .map(|(photo, alignment)| {
+            let h = alignment
+                .as_ref()
+                .map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+            let px_per_mm = opts.px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image));
+            let own = model.segment(&photo.image, px_per_mm, &photo.name)?.classes;
+            Ok(if h == Homography::IDENTITY {
+                own
+            } else {
+                align::warp_classes_to_baseline(&own, &h, width, height)
+            })
         })
         .collect::<Result<_>>()?;
     timings.segment = ms(started);
 
     // Bring each session's colour to the baseline's, fitted on plain skin in both, then measure.
     let started = Instant::now();
-    let measure_opts = MeasureOptions { px_per_mm: opts.px_per_mm, ..opts.measure.clone() };
-    let baseline_metrics = measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
+    let measure_opts = MeasureOptions {
+        px_per_mm: opts.px_per_mm,
+        ..opts.measure.clone()
+    };
+    let baseline_metrics =
+        measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
     let mut matched_images = vec![warped[0].0.clone()];
     let mut lighting = vec![None];
     let mut metrics = vec![baseline_metrics.clone()];
     for i in 1..photos.len() {
-        let fit_mask = plain_skin(&region, &classes[0], &classes[i]);
-        let (matched, transform) = measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
+        let fit_mask = match opts.reference_patch {
+            Some(patch) => patch_mask(patch, &warped[i].1, width, height)?,
+            None => plain_skin(&region, &classes[0], &classes[i]),
+        };
+        let (matched, transform) =
+            measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
         metrics.push(measure::measure(
             &matched,
             &classes[i],
@@ -162,6 +203,12 @@ pub fn measure_photos(
             gain: transform.gain,
             offset: transform.offset,
             fit_pixels: transform.fit_pixels,
+            source: if opts.reference_patch.is_some() {
+                "reference_patch"
+            } else {
+                "plain_skin"
+            }
+            .into(),
         }));
         matched_images.push(matched);
     }
@@ -174,7 +221,11 @@ pub fn measure_photos(
         .zip(warped.par_iter())
         .map(|((aligned, classes), (_, valid))| {
             let overlay = crate::report::draw_overlay(&aligned, classes, valid);
-            SessionVisuals { aligned, overlay, valid: valid.clone() }
+            SessionVisuals {
+                aligned,
+                overlay,
+                valid: valid.clone(),
+            }
         })
         .collect();
     timings.report = ms(started);
@@ -193,10 +244,16 @@ pub fn measure_photos(
             overlay: format!("overlay_s{i}.png"),
         })
         .collect();
-    let name = opts.name.clone().unwrap_or_else(|| series_name(&baseline.path));
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| series_name(&baseline.path));
     let report = Report {
         schema_version: SCHEMA_VERSION,
-        tool: ToolInfo { name: "skintrack".into(), version: crate::VERSION.into() },
+        tool: ToolInfo {
+            name: "skintrack".into(),
+            version: crate::VERSION.into(),
+        },
         model: ModelInfo {
             name: model.manifest.name.clone(),
             version: model.manifest.version.clone(),
@@ -206,7 +263,12 @@ pub fn measure_photos(
         series: name,
         scale: ScaleInfo {
             px_per_mm: opts.px_per_mm,
-            source: if opts.px_per_mm.is_some() { "user" } else { "none" }.into(),
+            source: if opts.px_per_mm.is_some() {
+                "user"
+            } else {
+                "none"
+            }
+            .into(),
         },
         roi: opts.roi,
         common_region: RegionInfo {
@@ -220,12 +282,35 @@ pub fn measure_photos(
     Ok(SeriesResult { report, visuals })
 }
 
+/// Linear scale of a homography (baseline px per later px) at the later photo's centre,
+/// from the determinant of its Jacobian there.
+fn area_scale(h: &Homography, later: &Rgb) -> f64 {
+    let (cx, cy) = (later.width() as f64 / 2.0, later.height() as f64 / 2.0);
+    let d = 0.5;
+    let p = |x, y| h.apply(x, y).unwrap_or((x, y));
+    let (x0, y0) = p(cx - d, cy);
+    let (x1, y1) = p(cx + d, cy);
+    let (u0, v0) = p(cx, cy - d);
+    let (u1, v1) = p(cx, cy + d);
+    let det = (x1 - x0) * (v1 - v0) - (y1 - y0) * (u1 - u0);
+    let scale = det.abs().sqrt();
+    if scale.is_finite() && scale > 1e-3 {
+        scale
+    } else {
+        1.0
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
 fn display_name(photo: &Photo, full_paths: bool) -> String {
-    if full_paths { photo.path.display().to_string() } else { photo.name.clone() }
+    if full_paths {
+        photo.path.display().to_string()
+    } else {
+        photo.name.clone()
+    }
 }
 
 /// The series is named after the folder holding the baseline photo.
@@ -267,7 +352,9 @@ fn common_region<'a>(
         if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
             return Err(Error::Input {
                 path: PathBuf::from("--roi"),
-                reason: format!("ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"),
+                reason: format!(
+                    "ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
+                ),
             });
         }
         for (px, py, p) in region.enumerate_pixels_mut() {
@@ -281,13 +368,44 @@ fn common_region<'a>(
         }
     }
     // Trim the border (and the frame's own edge) so resampling edges are never measured.
-    let mut trimmed = imageproc::morphology::erode(&region, imageproc::distance_transform::Norm::LInf, BORDER_TRIM_PX as u8);
+    let mut trimmed = imageproc::morphology::erode(
+        &region,
+        imageproc::distance_transform::Norm::LInf,
+        BORDER_TRIM_PX as u8,
+    );
     for (x, y, p) in trimmed.enumerate_pixels_mut() {
-        if x < BORDER_TRIM_PX || y < BORDER_TRIM_PX || x + BORDER_TRIM_PX >= width || y + BORDER_TRIM_PX >= height {
+        if x < BORDER_TRIM_PX
+            || y < BORDER_TRIM_PX
+            || x + BORDER_TRIM_PX >= width
+            || y + BORDER_TRIM_PX >= height
+        {
             p.0[0] = 0;
         }
     }
     Ok(trimmed)
+}
+
+/// The reference patch where the session has valid pixels; an error when the patch is outside
+/// the frame or the session does not see it.
+fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<Mask> {
+    let [x, y, w, h] = patch;
+    if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
+        return Err(Error::Input {
+            path: PathBuf::from("--reference-patch"),
+            reason: format!(
+                "patch {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
+            ),
+        });
+    }
+    let mut mask = Mask::new(width, height);
+    for py in y..y + h {
+        for px in x..x + w {
+            if valid.get_pixel(px, py).0[0] == MASK_ON {
+                mask.put_pixel(px, py, image::Luma([MASK_ON]));
+            }
+        }
+    }
+    Ok(mask)
 }
 
 /// Region pixels that are plain skin (neither line nor scar) in both sessions: the lighting
@@ -304,14 +422,21 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
 
 /// Per metric: its value at each session and the change against baseline and previous.
 fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
-    let named: Vec<Vec<(&'static str, f64, &'static str)>> = metrics.iter().map(Metrics::named).collect();
-    let Some(first) = named.first() else { return Vec::new() };
+    let named: Vec<Vec<(&'static str, f64, &'static str)>> =
+        metrics.iter().map(Metrics::named).collect();
+    let Some(first) = named.first() else {
+        return Vec::new();
+    };
     first
         .iter()
         .map(|&(name, _, unit)| {
             let series: Vec<f64> = named
                 .iter()
-                .map(|m| m.iter().find(|(n, _, _)| *n == name).map_or(f64::NAN, |(_, v, _)| *v))
+                .map(|m| {
+                    m.iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map_or(f64::NAN, |(_, v, _)| *v)
+                })
                 .collect();
             let base = series[0];
             let values = series
@@ -329,7 +454,11 @@ fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
                     }
                 })
                 .collect();
-            MetricSeries { name: name.to_string(), unit: unit.to_string(), values }
+            MetricSeries {
+                name: name.to_string(),
+                unit: unit.to_string(),
+                values,
+            }
         })
         .collect()
 }

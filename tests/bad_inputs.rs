@@ -697,7 +697,6 @@ fn manifest_missing_or_not_json() {
 /// `segment::validate_manifest` (a panic in debug builds; in release it wraps and accepts an
 /// overlap larger than the tile). Fixed in segment.rs by comparing in u64.
 #[test]
-#[ignore = "needs the segment.rs fix: u64::from(t.overlap) * 2 >= u64::from(t.size)"]
 fn manifest_with_an_overflowing_tile_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let onnx = model_copy(dir.path(), |m| {

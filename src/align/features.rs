@@ -36,9 +36,23 @@ pub(crate) struct Feature {
     pub descriptor: [u64; 4],
 }
 
-/// The rBRIEF test pattern: 256 point pairs drawn once from an isotropic Gaussian, then
-/// rotated to each of `ANGLE_BINS` orientations.
+/// How descriptors are steered: by each keypoint's own orientation (rotation invariant, but
+/// the intensity-centroid angle is noisy on low-contrast skin), or all by one fixed angle
+/// (exact for a known global rotation; several fixed angles cover a bounded rotation range).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Steer {
+    Oriented,
+    /// Radians, image axes (x right, y down).
+    Fixed(f32),
+}
+
+/// Test point pairs at one rotation, whole-pixel offsets.
+type PointPairs = Vec<[(i32, i32); 2]>;
+
+/// The rBRIEF test pattern: 256 point pairs drawn once from an isotropic Gaussian.
 struct Pattern {
+    pairs: Vec<[(f32, f32); 2]>,
+    /// The pairs rotated to each of `ANGLE_BINS` orientations.
     rotated: Vec<Vec<[(i32, i32); 2]>>,
 }
 
@@ -57,32 +71,51 @@ impl Pattern {
             }
         };
         let pairs: Vec<[(f32, f32); 2]> = (0..256).map(|_| [draw(), draw()]).collect();
-        let rotated = (0..ANGLE_BINS)
-            .map(|k| {
-                let a = TAU * k as f32 / ANGLE_BINS as f32;
-                let (s, c) = a.sin_cos();
-                let rot = |(x, y): (f32, f32)| {
-                    (
-                        (c * x - s * y).round() as i32,
-                        (s * x + c * y).round() as i32,
-                    )
-                };
-                pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
-            })
+        let mut pattern = Pattern {
+            pairs,
+            rotated: Vec::new(),
+        };
+        pattern.rotated = (0..ANGLE_BINS)
+            .map(|k| pattern.at_angle(TAU * k as f32 / ANGLE_BINS as f32))
             .collect();
-        Pattern { rotated }
+        pattern
+    }
+
+    /// The pairs rotated by `a` radians, rounded to whole pixels.
+    fn at_angle(&self, a: f32) -> Vec<[(i32, i32); 2]> {
+        let (s, c) = a.sin_cos();
+        let rot = |(x, y): (f32, f32)| {
+            (
+                (c * x - s * y).round() as i32,
+                (s * x + c * y).round() as i32,
+            )
+        };
+        self.pairs.iter().map(|[p, q]| [rot(*p), rot(*q)]).collect()
     }
 }
 
 /// Detects up to `max_features` keypoints over a small scale pyramid of `image` (a locally
-/// normalised gray image) and describes them.
-pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Feature> {
+/// normalised gray image) and describes them once per entry of `steers`: the result holds one
+/// feature list per steer, all with the same keypoints in the same order.
+pub(crate) fn detect_and_describe(
+    image: &Plane,
+    max_features: usize,
+    steers: &[Steer],
+) -> Vec<Vec<Feature>> {
     let pattern = Pattern::new();
+    // Per steer: its fixed rotated pattern, or None for per-keypoint orientation.
+    let fixed: Vec<Option<PointPairs>> = steers
+        .iter()
+        .map(|s| match s {
+            Steer::Oriented => None,
+            Steer::Fixed(a) => Some(pattern.at_angle(*a)),
+        })
+        .collect();
     let weights: Vec<f64> = (0..LEVELS)
         .map(|k| LEVEL_SCALE.powi(-2 * k as i32))
         .collect();
     let total: f64 = weights.iter().sum();
-    let mut out = Vec::new();
+    let mut out = vec![Vec::new(); steers.len()];
     let mut level = image.clone();
     let (mut sx, mut sy) = (1.0, 1.0);
     for (k, weight) in weights.iter().enumerate() {
@@ -98,16 +131,36 @@ pub(crate) fn detect_and_describe(image: &Plane, max_features: usize) -> Vec<Fea
         }
         let budget = ((max_features as f64) * weight / total).round() as usize;
         let smooth = level.blur(2.0);
-        for (x, y) in detect(&level, budget) {
-            let angle = orientation(&smooth, x, y);
-            let bin =
-                ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64);
-            let descriptor = describe(&smooth, x, y, &pattern.rotated[bin as usize]);
-            out.push(Feature {
-                x: (x as f64 + 0.5) / sx - 0.5,
-                y: (y as f64 + 0.5) / sy - 0.5,
-                descriptor,
-            });
+        let points = detect(&level, budget);
+        let described: Vec<Vec<Feature>> = points
+            .par_iter()
+            .map(|&(x, y)| {
+                let (fx, fy) = ((x as f64 + 0.5) / sx - 0.5, (y as f64 + 0.5) / sy - 0.5);
+                let own_bin = || {
+                    let angle = orientation(&smooth, x, y);
+                    ((angle / TAU * ANGLE_BINS as f32).round() as i64).rem_euclid(ANGLE_BINS as i64)
+                        as usize
+                };
+                fixed
+                    .iter()
+                    .map(|f| {
+                        let pairs = match f {
+                            Some(p) => p,
+                            None => &pattern.rotated[own_bin()],
+                        };
+                        Feature {
+                            x: fx,
+                            y: fy,
+                            descriptor: describe(&smooth, x, y, pairs),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for per_point in described {
+            for (list, f) in out.iter_mut().zip(per_point) {
+                list.push(f);
+            }
         }
     }
     out
@@ -234,37 +287,48 @@ fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
         + (a[3] ^ b[3]).count_ones()
 }
 
+/// Best and second-best train match of each query in `queries` (whose first index is
+/// `first`), and for each train descriptor its best query among these.
+#[allow(clippy::type_complexity)]
+fn scan(
+    queries: &[[u64; 4]],
+    first: usize,
+    train: &[[u64; 4]],
+) -> (Vec<(usize, u32, u32)>, Vec<(u32, usize)>) {
+    let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
+    let forward = queries
+        .iter()
+        .enumerate()
+        .map(|(k, q)| {
+            let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
+            for (j, (t, rev)) in train.iter().zip(reverse.iter_mut()).enumerate() {
+                let d = hamming(q, t);
+                if d < d1 {
+                    (d2, d1, best) = (d1, d, j);
+                } else if d < d2 {
+                    d2 = d;
+                }
+                if d < rev.0 {
+                    *rev = (d, first + k);
+                }
+            }
+            (best, d1, d2)
+        })
+        .collect();
+    (forward, reverse)
+}
+
 /// For each query its best match, best and second-best distance; and for each train feature
 /// its best query. One pass over all pairs serves both directions.
 #[allow(clippy::type_complexity)]
 fn nearest_both(queries: &[Feature], train: &[Feature]) -> (Vec<(usize, u32, u32)>, Vec<usize>) {
     const CHUNK: usize = 64;
-    let chunks: Vec<(Vec<(usize, u32, u32)>, Vec<(u32, usize)>)> = queries
+    let q: Vec<[u64; 4]> = queries.iter().map(|f| f.descriptor).collect();
+    let t: Vec<[u64; 4]> = train.iter().map(|f| f.descriptor).collect();
+    let chunks: Vec<(Vec<(usize, u32, u32)>, Vec<(u32, usize)>)> = q
         .par_chunks(CHUNK)
         .enumerate()
-        .map(|(c, qs)| {
-            let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
-            let forward = qs
-                .iter()
-                .enumerate()
-                .map(|(k, q)| {
-                    let (mut best, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
-                    for (j, (t, rev)) in train.iter().zip(reverse.iter_mut()).enumerate() {
-                        let d = hamming(&q.descriptor, &t.descriptor);
-                        if d < d1 {
-                            (d2, d1, best) = (d1, d, j);
-                        } else if d < d2 {
-                            d2 = d;
-                        }
-                        if d < rev.0 {
-                            *rev = (d, c * CHUNK + k);
-                        }
-                    }
-                    (best, d1, d2)
-                })
-                .collect();
-            (forward, reverse)
-        })
+        .map(|(c, qs)| scan(qs, c * CHUNK, &t))
         .collect();
     // Merged in chunk order with strict comparison: ties go to the lower index, as in one pass.
     let mut reverse = vec![(u32::MAX, usize::MAX); train.len()];
@@ -293,4 +357,32 @@ pub(crate) fn match_features(a: &[Feature], b: &[Feature]) -> Vec<(usize, usize)
             (j != usize::MAX && d1 <= MAX_DISTANCE && distinct && ba[j] == i).then_some((i, j))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_nearest_in_both_directions() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let q: Vec<[u64; 4]> = (0..100)
+            .map(|_| std::array::from_fn(|_| rng.random()))
+            .collect();
+        let t: Vec<[u64; 4]> = (0..150)
+            .map(|_| std::array::from_fn(|_| rng.random()))
+            .collect();
+        let (forward, reverse) = scan(&q, 7, &t);
+        for (k, &(best, d1, d2)) in forward.iter().enumerate() {
+            let d: Vec<u32> = t.iter().map(|x| hamming(&q[k], x)).collect();
+            let mut sorted = d.clone();
+            sorted.sort_unstable();
+            assert_eq!((d[best], d1, d2), (sorted[0], sorted[0], sorted[1]));
+        }
+        for (j, &(d, i)) in reverse.iter().enumerate() {
+            let best = (0..q.len()).map(|k| hamming(&q[k], &t[j])).min().unwrap();
+            assert_eq!((d, hamming(&q[i - 7], &t[j])), (best, best));
+        }
+        assert_eq!(hamming(&[u64::MAX; 4], &[0; 4]), 256);
+    }
 }

@@ -19,9 +19,11 @@ mod ransac;
 mod refine;
 mod warp;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::definitions::{Homography, Rgb};
+use features::Steer;
 use plane::{Plane, scale_homography};
 
 pub use warp::{warp_classes_to_baseline, warp_to_baseline};
@@ -29,9 +31,15 @@ pub use warp::{warp_classes_to_baseline, warp_to_baseline};
 /// Longest side of the images the intensity refinement works on.
 const WORKING_LONG_SIDE: usize = 1600;
 /// Refinement pyramid levels stop halving below this longest side.
-const COARSEST_LONG_SIDE: usize = 400;
+const COARSEST_LONG_SIDE: usize = 160;
 /// Local contrast normalisation window (Gaussian sigma) as a fraction of the longest side.
 const NORMALISE_SIGMA_FRACTION: f32 = 1.0 / 80.0;
+/// Fixed descriptor angles tried besides keypoint orientation (degrees): BRIEF tolerates about
+/// ±7°, so these cover rotations up to about ±27°.
+const HYPOTHESIS_ANGLES_DEG: [f64; 5] = [-20.0, -10.0, 0.0, 10.0, 20.0];
+/// RANSAC inliers from keypoint-oriented or upright descriptors that make trying the other
+/// angles unnecessary.
+const CONVINCING_INLIERS: usize = 150;
 /// Photos smaller than this (either side) are not aligned.
 const MIN_SIDE: u32 = 64;
 /// Largest plausible scale change between the photos (at equal feature resolution) and
@@ -149,33 +157,81 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
     let (base_gray, later_gray) = rayon::join(|| Plane::luma(baseline), || Plane::luma(later));
 
-    // 1. Features at a common, modest resolution.
+    // 1. Features at a common, modest resolution. The baseline is described upright and by
+    // keypoint orientation; the later photo by keypoint orientation and at a few fixed angles
+    // spanning the expected rotation, each matched against the baseline's counterpart. The
+    // hypothesis with the most RANSAC inliers wins.
     let feature_side = (opts.feature_long_side as usize).max(MIN_SIDE as usize);
-    let prepare = |gray: &Plane| {
+    let later_steers: Vec<Steer> = std::iter::once(Steer::Oriented)
+        .chain(
+            HYPOTHESIS_ANGLES_DEG
+                .iter()
+                .map(|a| Steer::Fixed((*a as f32).to_radians())),
+        )
+        .collect();
+    let base_steers = [Steer::Oriented, Steer::Fixed(0.0)];
+    let prepare = |gray: &Plane, steers: &[Steer]| {
         let (small, sx, sy) = gray.shrink_to(feature_side);
         let sigma = small.w.max(small.h) as f32 * NORMALISE_SIGMA_FRACTION;
-        let feats = features::detect_and_describe(&small.local_normalize(sigma), opts.max_features);
+        let feats =
+            features::detect_and_describe(&small.local_normalize(sigma), opts.max_features, steers);
         (feats, (small.w, small.h), scale_homography(sx, sy))
     };
     let ((base_feats, _, base_to_feat), (later_feats, later_feat_size, later_to_feat)) =
-        rayon::join(|| prepare(&base_gray), || prepare(&later_gray));
-    let pairs = features::match_features(&later_feats, &base_feats);
-    let matches = pairs.len();
-    let src: Vec<(f64, f64)> = pairs
-        .iter()
-        .map(|&(i, _)| (later_feats[i].x, later_feats[i].y))
-        .collect();
-    let dst: Vec<(f64, f64)> = pairs
-        .iter()
-        .map(|&(_, j)| (base_feats[j].x, base_feats[j].y))
-        .collect();
-    let Some(fit) = ransac::ransac(
-        &src,
-        &dst,
-        opts.ransac_iterations,
-        opts.ransac_threshold_px,
-        opts.seed,
-    ) else {
+        rayon::join(
+            || prepare(&base_gray, &base_steers),
+            || prepare(&later_gray, &later_steers),
+        );
+    let try_hypothesis = |k: usize| -> Hypothesis {
+        let (lf, bf) = match later_steers[k] {
+            Steer::Oriented => (&later_feats[k], &base_feats[0]),
+            Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
+        };
+        let pairs = features::match_features(lf, bf);
+        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
+        let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
+        let fit = ransac::ransac(
+            &src,
+            &dst,
+            opts.ransac_iterations,
+            opts.ransac_threshold_px,
+            opts.seed,
+        );
+        Hypothesis {
+            matches: pairs.len(),
+            src,
+            dst,
+            fit,
+        }
+    };
+    // Keypoint orientation and upright first; the other angles only when neither is convincing
+    // (matching is the costliest step).
+    let (first, rest): (Vec<usize>, Vec<usize>) = (0..later_steers.len()).partition(|&k| {
+        matches!(later_steers[k], Steer::Oriented) || later_steers[k] == Steer::Fixed(0.0)
+    });
+    let mut tried: Vec<(usize, Hypothesis)> =
+        first.par_iter().map(|&k| (k, try_hypothesis(k))).collect();
+    if tried.iter().map(|(_, h)| h.inliers()).max().unwrap_or(0) < CONVINCING_INLIERS {
+        tried.extend(
+            rest.par_iter()
+                .map(|&k| (k, try_hypothesis(k)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
+    tried.sort_by_key(|(k, _)| *k);
+    let best = tried
+        .into_iter()
+        .map(|(_, h)| h)
+        .reduce(|a, b| if b.inliers() > a.inliers() { b } else { a });
+    let Some(Hypothesis {
+        matches,
+        src,
+        dst,
+        fit: Some(fit),
+    }) = best
+    else {
+        let matches = best.map_or(0, |b| b.matches);
         return Alignment::failed(
             format!(
                 "too few inliers (0 < {}); {matches} matches",
@@ -273,6 +329,20 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
 }
 
+/// Matches and RANSAC fit of one descriptor-steering hypothesis.
+struct Hypothesis {
+    matches: usize,
+    src: Vec<(f64, f64)>,
+    dst: Vec<(f64, f64)>,
+    fit: Option<ransac::Fit>,
+}
+
+impl Hypothesis {
+    fn inliers(&self) -> usize {
+        self.fit.as_ref().map_or(0, |f| f.inliers.len())
+    }
+}
+
 /// Refines `coarse` (full resolution) on a pyramid of locally normalised images up to
 /// [`WORKING_LONG_SIDE`]. Returns the kept homography, its correlation, and whether the
 /// refinement was tried.
@@ -306,8 +376,8 @@ fn refine_on_pyramid(
     let sigma_l = sigma_b
         / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
     let (base_n, later_n) = rayon::join(
-        || base_w.local_normalize(sigma_b),
-        || later_w.local_normalize(sigma_l),
+        || mask_clipped(&base_w, base_w.local_normalize(sigma_b)),
+        || mask_clipped(&later_w, later_w.local_normalize(sigma_l)),
     );
     let (corr0, _) = refine::correlation(&base_n, &later_n, &hw);
     if !refine {
@@ -321,7 +391,7 @@ fn refine_on_pyramid(
         Homography::IDENTITY,
     )];
     while let Some((b, l, sb, sl)) = levels.last() {
-        if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 4 {
+        if b.w.max(b.h) / 2 < COARSEST_LONG_SIDE || levels.len() >= 5 {
             break;
         }
         let half = |p: &Plane| p.resize(p.w.div_ceil(2), p.h.div_ceil(2));
@@ -335,7 +405,7 @@ fn refine_on_pyramid(
         .enumerate()
         .rev()
         .try_fold(hw, |hw, (k, (b, l, sb, sl))| {
-            let iterations = if k + 1 == levels.len() { 40 } else { 15 };
+            let iterations = if k + 1 == levels.len() { 40 } else { 30 };
             let (sb_inv, sl_inv) = (sb.inverse()?, sl.inverse()?);
             let hl = sb.after(&hw).after(&sl_inv);
             let out = refine::refine_level(b, l, &hl, iterations);
@@ -351,6 +421,28 @@ fn refine_on_pyramid(
         }
     }
     (from_working(&hw), corr0, true)
+}
+
+/// Luma at or above which a pixel counts as clipped.
+const CLIPPED_LUMA: f32 = 250.0;
+
+/// Marks `normalized` NaN (no data) within 2 px of clipped pixels of `gray`: the edge of a
+/// clipped highlight moves with exposure, not with the skin, and would bias the refinement.
+fn mask_clipped(gray: &Plane, mut normalized: Plane) -> Plane {
+    let (w, h) = (gray.w, gray.h);
+    let clipped: Vec<usize> = (0..w * h)
+        .into_par_iter()
+        .filter(|&i| gray.data[i] >= CLIPPED_LUMA)
+        .collect();
+    for i in clipped {
+        let (x, y) = (i % w, i / w);
+        for yy in y.saturating_sub(2)..(y + 3).min(h) {
+            for xx in x.saturating_sub(2)..(x + 3).min(w) {
+                normalized.data[yy * w + xx] = f32::NAN;
+            }
+        }
+    }
+    normalized
 }
 
 /// The warp's linear scale (√|det J|) at (x, y).

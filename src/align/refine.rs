@@ -44,6 +44,9 @@ pub(crate) fn correlation(base: &Plane, later: &Plane, later_to_base: &Homograph
                     continue;
                 };
                 let (t, i) = (base.at(x, y) as f64, i as f64);
+                if t.is_nan() || i.is_nan() {
+                    continue; // clipped (see `mask_clipped`)
+                }
                 s[0] += 1.0;
                 s[1] += t;
                 s[2] += i;
@@ -124,6 +127,9 @@ pub(crate) fn refine_level(
                     continue;
                 }
                 let (t, i) = (base.at(1 + k * stride, y) as f64, i as f64);
+                if t.is_nan() {
+                    continue;
+                }
                 m[0] += 1.0;
                 m[1] += i;
                 m[2] += t;
@@ -163,6 +169,9 @@ pub(crate) fn refine_level(
                     // Template gradient per unit of the centred coordinates.
                     let gx = 0.5 * (base.at(x + 1, y) - base.at(x - 1, y)) as f64 * sc;
                     let gy = 0.5 * (base.at(x, y + 1) - base.at(x, y - 1)) as f64 * sc;
+                    if t.is_nan() || gx.is_nan() || gy.is_nan() {
+                        continue; // clipped (see `mask_clipped` in the parent module)
+                    }
                     let xn = (x as f64 - cx) / sc;
                     let sd = [
                         gx * xn,

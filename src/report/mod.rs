@@ -114,8 +114,16 @@ pub struct LightingReport {
     /// Per channel (R, G, B): matched = gain · value + offset, on 0–255 values.
     pub gain: [f64; 3],
     pub offset: [f64; 3],
-    /// Pixels the fit used (skin that is neither line nor scar, in the common region).
+    /// Pixels the fit used.
     pub fit_pixels: u64,
+    /// What the fit was made on: `plain_skin` (skin that is neither line nor scar in both
+    /// sessions, in the common region) or `reference_patch` (the user's grey/colour card).
+    #[serde(default = "default_lighting_source")]
+    pub source: String,
+}
+
+fn default_lighting_source() -> String {
+    "plain_skin".into()
 }
 
 /// One metric over the whole series.

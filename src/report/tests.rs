@@ -83,6 +83,7 @@ fn fabricated(
                 gain: [1.02, 0.98, 1.0],
                 offset: [-2.0, 1.5, 0.0],
                 fit_pixels: 2500,
+                source: "plain_skin".into(),
             }),
             overlay: format!("overlay_{i:02}.png"),
         })

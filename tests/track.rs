@@ -1,0 +1,191 @@
+//! `skintrack track` on the fixture series, through the real binary: the outputs exist,
+//! parse, hold every session, and the measured areas and changes agree with the truth.
+
+mod common;
+
+use assert_cmd::Command;
+use skintrack::report::Report;
+
+fn metric<'a>(report: &'a Report, name: &str) -> &'a skintrack::report::MetricSeries {
+    report
+        .metrics
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+#[test]
+fn track_measures_the_fixture_series_against_truth() {
+    let dir = common::fixture_series();
+    let truth = common::truth(&dir);
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .args([
+            "track",
+            dir.to_str().unwrap(),
+            "--px-per-mm",
+            "20",
+            "--json",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // --json prints the same report that report.json holds.
+    let printed: Report = serde_json::from_slice(&run.stdout).unwrap();
+    let text = std::fs::read_to_string(out.path().join("report.json")).unwrap();
+    let report: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        serde_json::to_value(&printed).unwrap(),
+        serde_json::to_value(&report).unwrap()
+    );
+    assert_eq!(report.sessions.len(), truth.sessions.len());
+    for (s, t) in report.sessions.iter().zip(&truth.sessions) {
+        assert_eq!(s.input, t.photo, "sessions in date order, by file name");
+        assert_eq!(
+            s.date.as_deref(),
+            Some(t.date.format("%Y-%m-%d").to_string().as_str())
+        );
+        assert!(out.path().join(&s.overlay).exists());
+    }
+    assert!(
+        report.sessions[1..]
+            .iter()
+            .all(|s| s.alignment.as_ref().is_some_and(|a| a.status == "ok"))
+    );
+
+    // Areas: the lesions lie inside the common region, so region share × region = true area.
+    let region_px = report.common_region.pixels as f64;
+    let scar = metric(&report, "scar_area_pct");
+    let line = metric(&report, "line_area_pct");
+    for (i, t) in truth.sessions.iter().enumerate() {
+        let scar_px = scar.values[i].value / 100.0 * region_px;
+        let line_px = line.values[i].value / 100.0 * region_px;
+        let scar_err = (scar_px - t.scar_area_px as f64) / t.scar_area_px as f64;
+        let line_err = (line_px - t.line_area_px as f64) / t.line_area_px as f64;
+        eprintln!(
+            "session {i}: scar {scar_px:.0} px vs {} ({:+.1}%), line {line_px:.0} px vs {} ({:+.1}%)",
+            t.scar_area_px,
+            scar_err * 100.0,
+            t.line_area_px,
+            line_err * 100.0
+        );
+        assert!(
+            scar_err.abs() < 0.10,
+            "session {i}: scar area off by {:.1}%",
+            scar_err * 100.0
+        );
+        assert!(
+            line_err.abs() < 0.20,
+            "session {i}: line area off by {:.1}%",
+            line_err * 100.0
+        );
+    }
+    // Changes against baseline: the true sign, within 10 percentage points.
+    for (metric_series, true_areas) in [
+        (
+            scar,
+            truth
+                .sessions
+                .iter()
+                .map(|s| s.scar_area_px as f64)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            line,
+            truth
+                .sessions
+                .iter()
+                .map(|s| s.line_area_px as f64)
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        for i in 1..true_areas.len() {
+            let true_pct = (true_areas[i] - true_areas[0]) / true_areas[0] * 100.0;
+            let measured = metric_series.values[i].delta_pct.unwrap();
+            eprintln!(
+                "{} session {i}: change {measured:+.1}% vs true {true_pct:+.1}%",
+                metric_series.name
+            );
+            assert_eq!(
+                measured.signum(),
+                true_pct.signum(),
+                "{} session {i}",
+                metric_series.name
+            );
+            assert!(
+                (measured - true_pct).abs() < 10.0,
+                "{} session {i}: {measured:.1} vs {true_pct:.1}",
+                metric_series.name
+            );
+        }
+    }
+    let mm2 = metric(&report, "scar_area_mm2");
+    let true_mm2 = truth.sessions[0].scar_area_mm2;
+    assert!((mm2.values[0].value - true_mm2).abs() / true_mm2 < 0.10);
+
+    // metrics.csv: tidy, one row per session × metric.
+    let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "series,session,date,metric,value,unit,delta,delta_pct,within_noise"
+    );
+    assert_eq!(lines.count(), report.sessions.len() * report.metrics.len());
+
+    // report.html: self-contained, one chart per metric, every session's image embedded.
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external resources"
+    );
+    assert!(html.matches("<svg").count() >= report.metrics.len());
+    assert!(html.matches("data:image/").count() >= report.sessions.len());
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn the_same_photo_twice_is_zero_change() {
+    let dir = common::fixture_series();
+    let truth = common::truth(&dir);
+    let photo = dir.join(&truth.sessions[0].photo);
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .args([
+            "compare",
+            photo.to_str().unwrap(),
+            photo.to_str().unwrap(),
+            "--json",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
+    for m in &report.metrics {
+        assert!(
+            m.values[1].delta.abs() < 1e-6,
+            "{}: {}",
+            m.name,
+            m.values[1].delta
+        );
+    }
+}

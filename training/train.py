@@ -1,0 +1,240 @@
+"""Train SkinSeg on the synthetic training split (CPU, deterministic).
+
+Reads training/data/index.json (make_data.py), keeps the training images in memory, and trains
+on random 256x256 crops with geometric and photometric augmentation. Loss: class-weighted
+cross-entropy + soft Dice on fine_line and scar. Writes the checkpoint
+training/runs/skinseg-v1.pt and a progress log training/runs/train.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+# The CPU may be shared: busy-waiting OpenMP threads then slow training down ~5x. Must be set
+# before torch (libgomp) is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MEAN, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
+from model import SkinSeg  # noqa: E402
+
+RUNS_DIR = TRAINING_DIR / "runs"
+
+
+def set_determinism(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+
+
+def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    its = items(load_index(), split)
+    if not its:
+        raise SystemExit(f"no '{split}' images in the index")
+    imgs = np.stack([load_rgb(it["image"]) for it in its])  # N,H,W,3 uint8
+    cls = np.stack([load_classes(it["classes"]) for it in its])  # N,H,W uint8
+    return (torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(cls).contiguous(), its)
+
+
+class Augment:
+    """Random crop (with mild scale jitter), flips, 90-degree rotations, brightness /
+    contrast / colour / gamma jitter, slight blur and noise. All randomness from one seeded
+    numpy Generator, so a run is reproducible."""
+
+    def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
+                 line_bias: float = 0.5):
+        self.rng = rng
+        self.size = size
+        self.line_bias = line_bias
+        # fine lines cover well under 1% of the pixels: keep (a sample of) their positions so
+        # that a share of the crops can be centred near one
+        self.line_px = []
+        for c in cls:
+            yx = torch.nonzero(c == 1).numpy()
+            self.line_px.append(yx[:: max(1, len(yx) // 200)])
+        self.mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD).view(1, 3, 1, 1)
+
+    def geometric(self, i: int, img: torch.Tensor, cls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.rng
+        s = self.size
+        _, h, w = img.shape
+        scale = r.uniform(0.85, 1.2) if r.random() < 0.5 else 1.0
+        src = min(int(round(s / scale)), h, w)
+        lines = self.line_px[i]
+        if len(lines) and r.random() < self.line_bias:
+            cy, cx = lines[int(r.integers(0, len(lines)))]
+            y0 = int(np.clip(cy - r.integers(0, src), 0, h - src))
+            x0 = int(np.clip(cx - r.integers(0, src), 0, w - src))
+        else:
+            y0 = int(r.integers(0, h - src + 1))
+            x0 = int(r.integers(0, w - src + 1))
+        im = img[:, y0 : y0 + src, x0 : x0 + src].float().unsqueeze(0) / 255.0
+        c = cls[y0 : y0 + src, x0 : x0 + src]
+        if src != s:
+            im = F.interpolate(im, size=(s, s), mode="bilinear", align_corners=False)
+            c = F.interpolate(c[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
+        im = im[0]
+        k = int(r.integers(0, 4))
+        if k:
+            im = torch.rot90(im, k, (1, 2))
+            c = torch.rot90(c, k, (0, 1))
+        if r.random() < 0.5:
+            im = torch.flip(im, (2,))
+            c = torch.flip(c, (1,))
+        return im, c
+
+    def photometric(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.rng
+        b = x.shape[0]
+        out = []
+        for i in range(b):
+            im = x[i]
+            gain = torch.tensor(r.uniform(0.75, 1.25) * r.uniform(0.92, 1.08, 3), dtype=torch.float32)
+            im = im * gain.view(3, 1, 1)
+            m = im.mean()
+            im = (im - m) * float(r.uniform(0.7, 1.3)) + m
+            im = im.clamp(0, 1) ** float(math.exp(r.uniform(-0.2, 0.2)))
+            if r.random() < 0.3:
+                im = blur(im, float(r.uniform(0.3, 1.0)))
+            if r.random() < 0.5:
+                n = torch.from_numpy(r.standard_normal(im.shape).astype(np.float32))
+                im = im + n * float(r.uniform(0.0, 0.02))
+            out.append(im.clamp(0, 1))
+        x = torch.stack(out)
+        return (x - self.mean) / self.std
+
+    def batch(self, imgs: torch.Tensor, cls: torch.Tensor, bsz: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.rng.integers(0, imgs.shape[0], bsz)
+        pairs = [self.geometric(int(i), imgs[i], cls[i]) for i in idx]
+        x = torch.stack([p[0] for p in pairs])
+        y = torch.stack([p[1] for p in pairs]).long()
+        return self.photometric(x), y
+
+
+def blur(im: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius 2) of a 3xHxW image."""
+    t = torch.arange(-2, 3, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma * sigma))
+    k = k / k.sum()
+    x = im.unsqueeze(0)
+    x = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect"), k.view(1, 1, 1, 5).repeat(3, 1, 1, 1), groups=3)
+    x = F.conv2d(F.pad(x, (0, 0, 2, 2), mode="reflect"), k.view(1, 1, 5, 1).repeat(3, 1, 1, 1), groups=3)
+    return x[0]
+
+
+def class_weights(cls: torch.Tensor, cap: float = 10.0) -> torch.Tensor:
+    """Inverse-square-root class frequency, background = 1, capped."""
+    counts = torch.bincount(cls.flatten().long(), minlength=3).double()
+    f = counts / counts.sum()
+    w = (f[0] / f.clamp_min(1e-6)).sqrt().clamp(max=cap)
+    return w.float()
+
+
+def dice_loss(logits: torch.Tensor, y: torch.Tensor, classes=(1, 2)) -> torch.Tensor:
+    p = logits.softmax(1)
+    losses = []
+    for c in classes:
+        pc = p[:, c]
+        tc = (y == c).float()
+        inter = (pc * tc).sum()
+        losses.append(1 - (2 * inter + 1) / (pc.sum() + tc.sum() + 1))
+    return torch.stack(losses).mean()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=18)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crops-per-image", type=int, default=2,
+                    help="crops per training image per epoch (a 512x512 image holds 4 tiles)")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(RUNS_DIR / "skinseg-v1.pt"))
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    set_determinism(a.seed)
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = RUNS_DIR / "train.log"
+    logf = open(log_path, "w")
+
+    def log(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    t_start = time.time()
+    imgs, cls, its = load_split("train")
+    weights = class_weights(cls)
+    log(f"train images {len(its)} {tuple(imgs.shape)}; class weights {weights.tolist()}; args {vars(a)}")
+
+    model = SkinSeg()
+    aug = Augment(np.random.default_rng(a.seed), cls)
+    steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
+    total = steps_per_epoch * a.epochs
+    warm = max(1, total // 30)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    log(f"{a.epochs} epochs x {steps_per_epoch} steps (batch {a.batch}) = {total} steps")
+
+    step = 0
+    for ep in range(1, a.epochs + 1):
+        model.train()
+        t0 = time.time()
+        sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0}
+        inter = torch.zeros(3)
+        union = torch.zeros(3)
+        for _ in range(steps_per_epoch):
+            x, y = aug.batch(imgs, cls, a.batch)
+            logits = model(x)
+            ce = F.cross_entropy(logits, y, weight=weights)
+            dl = dice_loss(logits, y)
+            loss = ce + dl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            sums["loss"] += loss.item()
+            sums["ce"] += ce.item()
+            sums["dice"] += dl.item()
+            with torch.no_grad():
+                pred = logits.argmax(1)
+                for c in range(3):
+                    inter[c] += ((pred == c) & (y == c)).sum()
+                    union[c] += ((pred == c) | (y == c)).sum()
+        dt = time.time() - t0
+        iou = (inter / union.clamp_min(1)).tolist()
+        n = steps_per_epoch
+        log(f"epoch {ep}/{a.epochs} loss {sums['loss'] / n:.4f} ce {sums['ce'] / n:.4f} "
+            f"dice {sums['dice'] / n:.4f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
+            f"lr {sched.get_last_lr()[0]:.2e} {dt:.0f}s (eta {dt * (a.epochs - ep) / 60:.1f} min)")
+
+    minutes = (time.time() - t_start) / 60
+    meta = {"epochs": a.epochs, "batch": a.batch, "crops_per_image": a.crops_per_image, "lr": a.lr,
+            "seed": a.seed, "threads": a.threads, "steps": total, "minutes": round(minutes, 1),
+            "train_images": len(its), "class_weights": [round(w, 3) for w in weights.tolist()],
+            "torch": torch.__version__.split("+")[0]}
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, a.out)
+    log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")
+
+
+if __name__ == "__main__":
+    main()
