@@ -94,6 +94,25 @@ impl Homography {
         Homography(out)
     }
 
+    /// The warp's linear scale at (x, y): √|det J| of its Jacobian there (1 where the point
+    /// goes to infinity).
+    pub fn local_scale(&self, x: f64, y: f64) -> f64 {
+        let m = &self.0;
+        let w = m[2][0] * x + m[2][1] * y + m[2][2];
+        if w.abs() < 1e-12 {
+            return 1.0;
+        }
+        let (u, v) = (
+            (m[0][0] * x + m[0][1] * y + m[0][2]) / w,
+            (m[1][0] * x + m[1][1] * y + m[1][2]) / w,
+        );
+        let j = [
+            [(m[0][0] - u * m[2][0]) / w, (m[0][1] - u * m[2][1]) / w],
+            [(m[1][0] - v * m[2][0]) / w, (m[1][1] - v * m[2][1]) / w],
+        ];
+        (j[0][0] * j[1][1] - j[0][1] * j[1][0]).abs().sqrt()
+    }
+
     /// Pure scaling about the origin: maps (x, y) to (sx·x, sy·y).
     pub fn scaling(sx: f64, sy: f64) -> Homography {
         Homography([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]])
@@ -133,6 +152,7 @@ mod tests {
         let shift = Homography([[1.0, 0.0, 5.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
         let scaled_then_shifted = shift.after(&Homography::scaling(2.0, 2.0));
         assert_eq!(scaled_then_shifted.apply(1.0, 1.0), Some((7.0, 2.0)));
+        assert!((Homography::scaling(2.0, 2.0).local_scale(7.0, 3.0) - 2.0).abs() < 1e-12);
         let (mean, max) = h.grid_error(&h, 100, 100, 5);
         assert_eq!((mean, max), (0.0, 0.0));
     }

@@ -282,18 +282,9 @@ pub fn measure_photos(
     Ok(SeriesResult { report, visuals })
 }
 
-/// Linear scale of a homography (baseline px per later px) at the later photo's centre,
-/// from the determinant of its Jacobian there.
+/// Linear scale of a homography (baseline px per later px) at the later photo's centre.
 fn area_scale(h: &Homography, later: &Rgb) -> f64 {
-    let (cx, cy) = (later.width() as f64 / 2.0, later.height() as f64 / 2.0);
-    let d = 0.5;
-    let p = |x, y| h.apply(x, y).unwrap_or((x, y));
-    let (x0, y0) = p(cx - d, cy);
-    let (x1, y1) = p(cx + d, cy);
-    let (u0, v0) = p(cx, cy - d);
-    let (u1, v1) = p(cx, cy + d);
-    let det = (x1 - x0) * (v1 - v0) - (y1 - y0) * (u1 - u0);
-    let scale = det.abs().sqrt();
+    let scale = h.local_scale(later.width() as f64 / 2.0, later.height() as f64 / 2.0);
     if scale.is_finite() && scale > 1e-3 {
         scale
     } else {
@@ -330,12 +321,7 @@ fn alignment_report(a: &Alignment) -> AlignmentReport {
         rms_px: a.rms_px,
         overlap: a.overlap,
         correlation: a.correlation,
-        status: match a.status {
-            AlignStatus::Ok => "ok",
-            AlignStatus::Poor => "poor",
-            AlignStatus::Failed => "failed",
-        }
-        .into(),
+        status: a.status.as_str().into(),
         reason: a.reason.clone(),
     }
 }
@@ -349,14 +335,7 @@ fn common_region<'a>(
 ) -> Result<Mask> {
     let mut region = Mask::from_pixel(width, height, image::Luma([MASK_ON]));
     if let Some([x, y, w, h]) = roi {
-        if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
-            return Err(Error::Input {
-                path: PathBuf::from("--roi"),
-                reason: format!(
-                    "ROI {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
-                ),
-            });
-        }
+        check_inside([x, y, w, h], width, height, "--roi", "ROI")?;
         for (px, py, p) in region.enumerate_pixels_mut() {
             let inside = px >= x && px < x + w && py >= y && py < y + h;
             p.0[0] = if inside { MASK_ON } else { 0 };
@@ -385,18 +364,25 @@ fn common_region<'a>(
     Ok(trimmed)
 }
 
-/// The reference patch where the session has valid pixels; an error when the patch is outside
-/// the frame or the session does not see it.
-fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<Mask> {
-    let [x, y, w, h] = patch;
+/// A rectangle given on the command line must lie inside the baseline frame.
+fn check_inside(rect: [u32; 4], width: u32, height: u32, option: &str, what: &str) -> Result<()> {
+    let [x, y, w, h] = rect;
     if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
         return Err(Error::Input {
-            path: PathBuf::from("--reference-patch"),
+            path: PathBuf::from(option),
             reason: format!(
-                "patch {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
+                "{what} {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
             ),
         });
     }
+    Ok(())
+}
+
+/// The reference patch where the session has valid pixels (an error when the patch is outside
+/// the frame; a session that does not see it gets too few fit pixels and keeps its lighting).
+fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<Mask> {
+    check_inside(patch, width, height, "--reference-patch", "patch")?;
+    let [x, y, w, h] = patch;
     let mut mask = Mask::new(width, height);
     for py in y..y + h {
         for px in x..x + w {

@@ -98,6 +98,17 @@ pub enum AlignStatus {
     Failed,
 }
 
+impl AlignStatus {
+    /// The report's spelling (the same as its serde name): `ok`, `poor`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlignStatus::Ok => "ok",
+            AlignStatus::Poor => "poor",
+            AlignStatus::Failed => "failed",
+        }
+    }
+}
+
 /// The result of [`align`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Alignment {
@@ -355,12 +366,9 @@ fn refine_on_pyramid(
     let (base_w, bsx, bsy) = base_gray.shrink_to(WORKING_LONG_SIDE);
     let s_bw = scale_homography(bsx, bsy);
     // Bring the later photo to about the baseline working pixel density, so neither is aliased.
-    let stretch = local_scale(
-        &coarse,
-        later_gray.w as f64 / 2.0,
-        later_gray.h as f64 / 2.0,
-    )
-    .clamp(0.1, 10.0);
+    let stretch = coarse
+        .local_scale(later_gray.w as f64 / 2.0, later_gray.h as f64 / 2.0)
+        .clamp(0.1, 10.0);
     let later_long = later_gray.w.max(later_gray.h);
     let target = ((later_long as f64 * bsx.max(bsy) * stretch).round() as usize)
         .clamp(MIN_SIDE as usize, later_long);
@@ -374,7 +382,8 @@ fn refine_on_pyramid(
     let mut hw = to_working(&coarse);
     let sigma_b = base_w.w.max(base_w.h) as f32 * NORMALISE_SIGMA_FRACTION;
     let sigma_l = sigma_b
-        / local_scale(&hw, later_w.w as f64 / 2.0, later_w.h as f64 / 2.0).clamp(0.1, 10.0) as f32;
+        / hw.local_scale(later_w.w as f64 / 2.0, later_w.h as f64 / 2.0)
+            .clamp(0.1, 10.0) as f32;
     let (base_n, later_n) = rayon::join(
         || mask_clipped(&base_w, base_w.local_normalize(sigma_b)),
         || mask_clipped(&later_w, later_w.local_normalize(sigma_l)),
@@ -443,24 +452,6 @@ fn mask_clipped(gray: &Plane, mut normalized: Plane) -> Plane {
         }
     }
     normalized
-}
-
-/// The warp's linear scale (√|det J|) at (x, y).
-fn local_scale(h: &Homography, x: f64, y: f64) -> f64 {
-    let m = &h.0;
-    let w = m[2][0] * x + m[2][1] * y + m[2][2];
-    if w.abs() < 1e-12 {
-        return 1.0;
-    }
-    let (u, v) = (
-        (m[0][0] * x + m[0][1] * y + m[0][2]) / w,
-        (m[1][0] * x + m[1][1] * y + m[1][2]) / w,
-    );
-    let j = [
-        [(m[0][0] - u * m[2][0]) / w, (m[0][1] - u * m[2][1]) / w],
-        [(m[1][0] - v * m[2][0]) / w, (m[1][1] - v * m[2][1]) / w],
-    ];
-    (j[0][0] * j[1][1] - j[0][1] * j[1][0]).abs().sqrt()
 }
 
 /// Why `h` (later → baseline, both at the same feature scale; later is `w` × `h` there) cannot
