@@ -30,8 +30,9 @@ pub enum Command {
         #[command(flatten)]
         common: MeasureArgs,
     },
-    /// Measure a series: photos (or one folder of photos) ordered by capture date; the first
-    /// is the baseline.
+    /// Measure a series: photos, a folder of photos, or a series.csv (date,photo and optional
+    /// px_per_mm,label,notes; a folder holding series.csv uses it), ordered by date; the
+    /// first session is the baseline.
     Track {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,

@@ -7,6 +7,7 @@
 pub mod align;
 pub mod definitions;
 pub mod error;
+pub mod inputs;
 pub mod load;
 pub mod measure;
 pub mod report;

@@ -33,6 +33,8 @@ impl Default for LoadOptions {
 pub enum DateSource {
     Exif,
     FileName,
+    /// Given in a series file (or a batch manifest), overriding the photo's own.
+    SeriesFile,
     None,
 }
 
@@ -42,6 +44,7 @@ impl DateSource {
         match self {
             DateSource::Exif => "exif",
             DateSource::FileName => "file_name",
+            DateSource::SeriesFile => "series_file",
             DateSource::None => "none",
         }
     }

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use cli::{Cli, Command, MeasureArgs, ModelCommand};
+use skintrack::inputs::SessionInput;
 use skintrack::segment::{self, Model};
 use skintrack::series::{self, SeriesOptions};
 use skintrack::{report, synth};
@@ -129,15 +130,24 @@ fn one_line(text: &str) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Analyze { photo, common } => measure(&[photo], &common),
+        Command::Analyze { photo, common } => {
+            measure(&[SessionInput::from_path(photo)], &common, true)
+        }
         Command::Compare {
             before,
             after,
             common,
-        } => measure(&[before, after], &common),
+        } => measure(
+            &[
+                SessionInput::from_path(before),
+                SessionInput::from_path(after),
+            ],
+            &common,
+            true,
+        ),
         Command::Track { inputs, common } => {
-            let photos = expand_inputs(&inputs)?;
-            measure(&photos, &common)
+            let sessions = skintrack::inputs::resolve(&inputs)?;
+            measure(&sessions, &common, false)
         }
         Command::Synth {
             out,
@@ -199,7 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn measure(photos: &[PathBuf], args: &MeasureArgs) -> anyhow::Result<()> {
+/// Measures the sessions (in the given order when `keep_order`, else by date) and writes the
+/// report.
+fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -213,9 +225,10 @@ fn measure(photos: &[PathBuf], args: &MeasureArgs) -> anyhow::Result<()> {
         roi: args.roi,
         reference_patch: args.reference_patch,
         full_paths: args.full_paths,
+        keep_order,
         ..Default::default()
     };
-    let result = series::run(photos, &model, &opts)?;
+    let result = series::run(sessions, &model, &opts)?;
     report::write_all(&result.report, &result.visuals, &args.out)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result.report)?);
@@ -227,47 +240,6 @@ fn measure(photos: &[PathBuf], args: &MeasureArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A folder stands for the photos in it (by extension, sorted by name); files stay as given.
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut photos = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| skintrack::Error::Input {
-                    path: input.clone(),
-                    reason: format!("cannot list folder: {e}"),
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_photo_name(p))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                // A library error, so that `--json` names the folder as the file.
-                return Err(skintrack::Error::Input {
-                    path: input.clone(),
-                    reason: "no photos (.jpg, .jpeg, .png, .tif, .tiff, .webp) in this folder"
-                        .into(),
-                }
-                .into());
-            }
-            photos.extend(found);
-        } else {
-            photos.push(input.clone());
-        }
-    }
-    Ok(photos)
-}
-
-fn is_photo_name(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    matches!(
-        ext.as_deref(),
-        Some("jpg" | "jpeg" | "png" | "tif" | "tiff" | "webp")
-    )
 }
 
 /// `SKINTRACK_MODEL`, else the shipped model in the source tree, else `./models`.

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 use crate::align::{self, AlignOptions, AlignStatus, Alignment};
 use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
 use crate::error::{Error, Result};
-use crate::load::{self, LoadOptions, Photo};
+use crate::inputs::SessionInput;
+use crate::load::{self, DateSource, LoadOptions, Photo};
 use crate::measure::{self, MeasureOptions, Metrics};
 use crate::report::{
     AlignmentReport, LightingReport, MetricSeries, MetricValue, ModelInfo, RegionInfo, Report,
@@ -32,6 +33,8 @@ pub struct SeriesOptions {
     pub name: Option<String>,
     /// Record full input paths instead of file names.
     pub full_paths: bool,
+    /// Measure the sessions in the given order (`compare BEFORE AFTER`) instead of by date.
+    pub keep_order: bool,
     pub load: LoadOptions,
     pub align: AlignOptions,
     pub measure: MeasureOptions,
@@ -47,24 +50,56 @@ pub struct SeriesResult {
 /// bilinear edge and the model's view of the black outside are not skin.
 const BORDER_TRIM_PX: u32 = 6;
 
-/// Loads the photos, orders them by capture date (when every photo has one; otherwise the
-/// given order is kept) and measures the series. The first session is the baseline.
+/// Loads the sessions' photos, orders them by date (unless `opts.keep_order`; only when every
+/// session has one — a series file's date wins over the photo's own; otherwise the given order
+/// is kept) and measures the series. The first session is the baseline.
 ///
 /// # Errors
-/// The first photo that cannot be loaded, a session that cannot be aligned onto the
-/// baseline (never measured), a model failure, or an ROI outside the baseline frame.
-pub fn run(paths: &[PathBuf], model: &Model, opts: &SeriesOptions) -> Result<SeriesResult> {
+/// The first photo that cannot be loaded, two different photos with the same date, a session
+/// that cannot be aligned onto the baseline (never measured), a model failure, or an ROI
+/// outside the baseline frame.
+pub fn run(inputs: &[SessionInput], model: &Model, opts: &SeriesOptions) -> Result<SeriesResult> {
     let mut timings = StageTimings::default();
     let started = Instant::now();
-    let mut photos = paths
+    let photos = inputs
         .par_iter()
-        .map(|p| load::load_photo(p, &opts.load))
+        .map(|input| {
+            let mut photo = load::load_photo(&input.path, &opts.load)?;
+            if input.date.is_some() {
+                photo.date = input.date;
+                photo.date_source = DateSource::SeriesFile;
+            }
+            Ok(photo)
+        })
         .collect::<Result<Vec<Photo>>>()?;
-    if photos.iter().all(|p| p.date.is_some()) {
-        photos.sort_by_key(|p| p.date);
+    let mut sessions: Vec<(Photo, SessionInput)> =
+        photos.into_iter().zip(inputs.to_vec()).collect();
+    if !opts.keep_order && sessions.iter().all(|(p, _)| p.date.is_some()) {
+        sessions.sort_by_key(|(p, _)| p.date);
+        refuse_duplicate_dates(&sessions)?;
     }
     timings.load = ms(started);
-    measure_photos(&photos, model, opts, timings)
+    let (photos, inputs): (Vec<Photo>, Vec<SessionInput>) = sessions.into_iter().unzip();
+    measure_sessions(&photos, &inputs, model, opts, timings)
+}
+
+/// Two different photos on one date make the session order (and so the baseline) a guess.
+fn refuse_duplicate_dates(sorted: &[(Photo, SessionInput)]) -> Result<()> {
+    for pair in sorted.windows(2) {
+        let (a, b) = (&pair[0].0, &pair[1].0);
+        if a.date == b.date && a.path != b.path {
+            return Err(Error::Input {
+                path: b.path.clone(),
+                reason: format!(
+                    "has the same date ({}) as {}: one photo per session (list the sessions \
+                     in a series.csv to choose)",
+                    b.date.map_or_else(String::new, |d| d.to_string()),
+                    a.path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Measures already loaded photos, in the given order; the first is the baseline.
@@ -75,8 +110,47 @@ pub fn measure_photos(
     photos: &[Photo],
     model: &Model,
     opts: &SeriesOptions,
+    timings: StageTimings,
+) -> Result<SeriesResult> {
+    let inputs: Vec<SessionInput> = photos
+        .iter()
+        .map(|p| SessionInput::from_path(&p.path))
+        .collect();
+    measure_sessions(photos, &inputs, model, opts, timings)
+}
+
+/// Where the baseline's scale came from, and its value: the user's option wins over the
+/// series file.
+fn baseline_scale(opts: &SeriesOptions, baseline: &SessionInput) -> (Option<f64>, &'static str) {
+    match (opts.px_per_mm, baseline.px_per_mm) {
+        (Some(v), _) => (Some(v), "user"),
+        (None, Some(v)) => (Some(v), "series_file"),
+        (None, None) => (None, "none"),
+    }
+}
+
+/// Measures loaded photos with what the user said about each (`inputs[i]` belongs to
+/// `photos[i]`), in the given order; the first is the baseline.
+///
+/// # Errors
+/// As [`run`].
+pub fn measure_sessions(
+    photos: &[Photo],
+    inputs: &[SessionInput],
+    model: &Model,
+    opts: &SeriesOptions,
     mut timings: StageTimings,
 ) -> Result<SeriesResult> {
+    if inputs.len() != photos.len() {
+        return Err(Error::Input {
+            path: PathBuf::from("-"),
+            reason: format!(
+                "{} photos but {} session inputs",
+                photos.len(),
+                inputs.len()
+            ),
+        });
+    }
     let Some(baseline) = photos.first() else {
         return Err(Error::Input {
             path: PathBuf::from("-"),
@@ -84,6 +158,7 @@ pub fn measure_photos(
         });
     };
     let (width, height) = baseline.image.dimensions();
+    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
 
     // Align every later session onto the baseline; one that cannot be aligned is refused.
     let started = Instant::now();
@@ -158,13 +233,21 @@ pub fn measure_photos(
     let started = Instant::now();
     let classes: Vec<ClassMap> = photos
         .iter()
+        .zip(inputs)
         .zip(&alignments)
-        .map(|(photo, alignment)| {
+        .map(|((photo, input), alignment)| {
             let h = alignment
                 .as_ref()
                 .map_or(Homography::IDENTITY, |a| a.later_to_baseline);
-            let px_per_mm = opts.px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image));
-            let own = model.segment(&photo.image, px_per_mm, &photo.name)?.classes;
+            // A session's own stated scale wins; otherwise the baseline's, carried through
+            // the alignment.
+            let session_px_per_mm = match (alignment, input.px_per_mm) {
+                (Some(_), Some(own)) => Some(own),
+                _ => px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
+            };
+            let own = model
+                .segment(&photo.image, session_px_per_mm, &photo.name)?
+                .classes;
             Ok(if h == Homography::IDENTITY {
                 own
             } else {
@@ -177,7 +260,7 @@ pub fn measure_photos(
     // Bring each session's colour to the baseline's, fitted on plain skin in both, then measure.
     let started = Instant::now();
     let measure_opts = MeasureOptions {
-        px_per_mm: opts.px_per_mm,
+        px_per_mm,
         ..opts.measure.clone()
     };
     let baseline_metrics =
@@ -239,6 +322,8 @@ pub fn measure_photos(
             date: photo.date.map(|d| d.format("%Y-%m-%d").to_string()),
             date_source: photo.date_source.as_str().to_string(),
             size: [photo.image.width(), photo.image.height()],
+            label: inputs[i].label.clone(),
+            notes: inputs[i].notes.clone(),
             alignment: alignments[i].as_ref().map(alignment_report),
             lighting: lighting[i].clone(),
             overlay: format!("overlay_s{i}.png"),
@@ -262,13 +347,8 @@ pub fn measure_photos(
         },
         series: name,
         scale: ScaleInfo {
-            px_per_mm: opts.px_per_mm,
-            source: if opts.px_per_mm.is_some() {
-                "user"
-            } else {
-                "none"
-            }
-            .into(),
+            px_per_mm,
+            source: scale_source.into(),
         },
         roi: opts.roi,
         common_region: RegionInfo {

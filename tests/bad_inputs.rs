@@ -4,7 +4,7 @@
 //!
 //! Every refusal must: exit 1, print exactly one line on stderr that names the file and the
 //! reason, print no panic text, and leave nothing in `--out`. Every case the issue lists is
-//! here except the series.csv / manifest.csv ones: that parser does not exist yet.
+//! here except the batch manifest.csv ones (the batch tests hold those).
 //!
 //! The binary reads `SKINTRACK_MODEL` as its default model; the tests pass their environment
 //! on, so they use the shipped model unless that variable names another one.
@@ -954,5 +954,62 @@ fn outputs_carry_no_exif_gps_or_paths() {
     assert_eq!(
         report["sessions"][0]["input"].as_str(),
         Some(photo.to_str().unwrap())
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series files
+
+/// Each broken series.csv is refused naming the file, the line where it applies and the reason.
+#[test]
+fn bad_series_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("visits");
+    std::fs::create_dir(&series).unwrap();
+    std::fs::copy(baseline_photo(), series.join("a.jpg")).unwrap();
+    std::fs::copy(baseline_photo(), series.join("b.jpg")).unwrap();
+    std::fs::write(dir.path().join("outside.jpg"), b"x").unwrap();
+    let cases = [
+        ("date,file\n2026-01-01,a.jpg\n", "unknown column 'file'"),
+        ("photo\na.jpg\n", "missing column date"),
+        (
+            "date,photo\n5 March,a.jpg\n",
+            "line 2: cannot read date '5 March'",
+        ),
+        (
+            "date,photo\n2026-01-01,a.jpg\n2026-01-01,b.jpg\n",
+            "line 3: duplicate date 2026-01-01",
+        ),
+        (
+            "date,photo\n2026-01-01,../outside.jpg\n",
+            "leaves the folder",
+        ),
+        (
+            "date,photo\n2026-01-01,gone.jpg\n",
+            "'gone.jpg' does not exist",
+        ),
+    ];
+    for (i, (csv, reason)) in cases.iter().enumerate() {
+        let file = series.join("series.csv");
+        std::fs::write(&file, csv).unwrap();
+        let out = dir.path().join(format!("out{i}"));
+        let line = refused(&[&"track", &series], &out);
+        assert_names(&line, &file, reason);
+    }
+}
+
+/// Two different photos of one date in a folder: which is the baseline would be a guess.
+#[test]
+fn two_photos_with_one_date_in_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("visits");
+    std::fs::create_dir(&series).unwrap();
+    std::fs::copy(baseline_photo(), series.join("2026-01-05_front.jpg")).unwrap();
+    std::fs::copy(baseline_photo(), series.join("2026-01-05_side.jpg")).unwrap();
+    let line = refused(&[&"track", &series], &dir.path().join("out"));
+    assert_names(
+        &line,
+        &series.join("2026-01-05_side.jpg"),
+        "same date (2026-01-05)",
     );
 }

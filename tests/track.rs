@@ -189,3 +189,55 @@ fn the_same_photo_twice_is_zero_change() {
         );
     }
 }
+
+/// A series.csv chooses the sessions, their dates (over the photos' own), the baseline's scale
+/// and per-session labels and notes; all of it reaches report.json.
+#[test]
+fn a_series_file_sets_dates_scale_and_notes() {
+    let fixture = common::fixture_series();
+    let truth = common::truth(&fixture);
+    let dir = tempfile::tempdir().unwrap();
+    for s in &truth.sessions[..2] {
+        std::fs::copy(fixture.join(&s.photo), dir.path().join(&s.photo)).unwrap();
+    }
+    // Rows out of order; the dates differ from the ones in the file names.
+    let csv = format!(
+        "date,photo,px_per_mm,label,notes\n\
+         2025-03-01,{},,session 2,\"depth 1.0 mm, 2 passes\"\n\
+         2025-01-15,{},20,baseline,\n",
+        truth.sessions[1].photo, truth.sessions[0].photo
+    );
+    std::fs::write(dir.path().join("series.csv"), csv).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .arg("track")
+        .arg(dir.path().join("series.csv"))
+        .args(["--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report.scale.px_per_mm, Some(20.0));
+    assert_eq!(report.scale.source, "series_file");
+    let s = &report.sessions;
+    assert_eq!(s[0].input, truth.sessions[0].photo);
+    assert_eq!(s[0].date.as_deref(), Some("2025-01-15"));
+    assert_eq!(s[1].date.as_deref(), Some("2025-03-01"));
+    assert!(s.iter().all(|s| s.date_source == "series_file"));
+    assert_eq!(s[0].label.as_deref(), Some("baseline"));
+    assert_eq!(s[0].notes, None);
+    assert_eq!(s[1].notes.as_deref(), Some("depth 1.0 mm, 2 passes"));
+    // The scale from the file is used like --px-per-mm: scar area in mm² against the truth.
+    let mm2 = metric(&report, "scar_area_mm2");
+    for i in 0..2 {
+        let true_mm2 = truth.sessions[i].scar_area_mm2;
+        let err = (mm2.values[i].value - true_mm2) / true_mm2;
+        assert!(err.abs() < 0.10, "session {i}: scar mm² off by {err:.3}");
+    }
+}

@@ -61,7 +61,7 @@ pub struct ModelInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScaleInfo {
     pub px_per_mm: Option<f64>,
-    /// `user`, `series_file`, `none`.
+    /// `user` (--px-per-mm), `series_file` (the baseline's row), `none`.
     pub source: String,
 }
 
@@ -81,10 +81,15 @@ pub struct SessionReport {
     pub input: String,
     /// Capture date `YYYY-MM-DD`, if known.
     pub date: Option<String>,
-    /// `exif`, `file_name` or `none`.
+    /// `exif`, `file_name`, `series_file` or `none`.
     pub date_source: String,
     /// Photo size after EXIF orientation: [width, height].
     pub size: [u32; 2],
+    /// The session's label and notes from the series file (e.g. treatment settings).
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
     /// Alignment onto the baseline; `None` for the baseline itself.
     pub alignment: Option<AlignmentReport>,
     /// Colour transform that matched this session's lighting to the baseline.

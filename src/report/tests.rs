@@ -65,6 +65,8 @@ fn fabricated(
             date: Some(dates[i].to_string()),
             date_source: "exif".to_string(),
             size: [width, height],
+            label: (i == 1).then(|| "treatment 1".to_string()),
+            notes: (i == 1).then(|| "needle depth 1.5 mm".to_string()),
             alignment: (i > 0).then(|| AlignmentReport {
                 later_to_baseline: Homography([
                     [1.01, 0.02, 3.5],
