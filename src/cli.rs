@@ -39,6 +39,32 @@ pub enum Command {
         #[command(flatten)]
         common: MeasureArgs,
     },
+    /// Process a clinic: folders CLINIC/<patient>/<area>/<photo> or a manifest.csv
+    /// (patient,area,date,photo and optional px_per_mm,label,notes). Writes one report per
+    /// series into OUT/<patient>/<area>/, summary.csv, summary.html and skintrack.db; a re-run
+    /// skips what is unchanged. Exit code 3 when some inputs could not be used.
+    Batch {
+        input: PathBuf,
+        #[command(flatten)]
+        common: MeasureArgs,
+        /// Process only shard K of N (0-based, e.g. 0/4 .. 3/4), chosen by a hash of
+        /// patient/area; combine the shards with `skintrack merge`.
+        #[arg(long, value_parser = parse_shard, value_name = "K/N")]
+        shard: Option<(u32, u32)>,
+        /// No progress output (errors are still printed).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Combine shard databases (OUT_K/skintrack.db of `batch --shard`) and their report folders
+    /// into OUT, and write OUT's summary. Exit code 3 when some inputs could not be used.
+    Merge {
+        out: PathBuf,
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Print the outcome as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a synthetic series with exact truth (fixtures, training data).
     Synth {
         #[arg(long)]
@@ -105,6 +131,18 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
         return Err("each side must be between 64 and 12000 pixels".into());
     }
     Ok((w, h))
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or("expected K/N, e.g. 0/4 (shard K of N, 0-based)")?;
+    let parse = |v: &str| v.trim().parse::<u32>().map_err(|e| format!("'{v}': {e}"));
+    let (k, n) = (parse(k)?, parse(n)?);
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need N ≥ 1 and 0 ≤ K < N"));
+    }
+    Ok((k, n))
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {

@@ -1,10 +1,11 @@
 //! skintrack: measure how skin changes under treatment, from ordinary photos.
 //!
 //! The pipeline, one module per stage: [`load`] → [`align`] → [`segment`] → [`measure`] →
-//! [`report`], driven over a series of sessions by [`series`]. [`synth`] makes skin-like
+//! [`report`], driven over a series of sessions by [`series`], and over a clinic's series by [`batch`]. [`synth`] makes skin-like
 //! test and training images with exact truth.
 
 pub mod align;
+pub mod batch;
 pub mod definitions;
 pub mod error;
 pub mod inputs;

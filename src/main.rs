@@ -21,8 +21,13 @@ use skintrack::{report, synth};
 const EXIT_ERROR: u8 = 1;
 /// Exit code of a command line clap could not parse.
 const EXIT_USAGE: u8 = 2;
+/// Exit code of a batch (or merge) that finished but could not use some inputs.
+const EXIT_INPUTS_FAILED: u8 = 3;
 /// Exit code of a panic: a bug in skintrack, never the input's fault.
 const EXIT_INTERNAL: u8 = 101;
+
+/// Set by `batch`/`merge` when some inputs could not be used (exit code 3).
+static INPUTS_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The first panic's one-line message, for the `--json` error.
 static PANIC_MESSAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -73,6 +78,9 @@ fn main() -> ExitCode {
         }
     };
     match std::panic::catch_unwind(move || run(cli)) {
+        Ok(Ok(())) if INPUTS_FAILED.load(std::sync::atomic::Ordering::Relaxed) => {
+            ExitCode::from(EXIT_INPUTS_FAILED)
+        }
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {
             // One line: the chain of contexts down to the root cause.
@@ -149,6 +157,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let sessions = skintrack::inputs::resolve(&inputs)?;
             measure(&sessions, &common, false)
         }
+        Command::Batch {
+            input,
+            common,
+            shard,
+            quiet,
+        } => batch(&input, &common, shard, quiet),
+        Command::Merge { out, shards, json } => {
+            let outcome = skintrack::batch::merge(&out, &shards)?;
+            INPUTS_FAILED.store(outcome.inputs_failed(), std::sync::atomic::Ordering::Relaxed);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                eprintln!(
+                    "skintrack: merged {} database(s): {} series ({} failed), {} unusable \
+                     photo(s); summary in {}",
+                    outcome.databases,
+                    outcome.series,
+                    outcome.series_failed,
+                    outcome.photos_failed,
+                    out.join(skintrack::batch::summary::HTML_FILE).display()
+                );
+            }
+            Ok(())
+        }
         Command::Synth {
             out,
             seed,
@@ -207,6 +239,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `batch`: every series of a clinic folder or manifest into `args.out`.
+fn batch(
+    input: &Path,
+    args: &MeasureArgs,
+    shard: Option<(u32, u32)>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use skintrack::batch::{BatchOptions, ProgressMode};
+    use std::io::IsTerminal as _;
+    set_threads(args.threads)?;
+    let model_path = args.model.clone().unwrap_or_else(default_model_path);
+    let model = Model::load(&model_path)?;
+    let progress = if quiet || args.json {
+        ProgressMode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Log
+    };
+    let opts = BatchOptions {
+        series: SeriesOptions {
+            px_per_mm: args.px_per_mm,
+            roi: args.roi,
+            reference_patch: args.reference_patch,
+            full_paths: args.full_paths,
+            ..Default::default()
+        },
+        shard,
+        progress,
+    };
+    let outcome = skintrack::batch::run(input, &args.out, &model, &opts)?;
+    INPUTS_FAILED.store(outcome.inputs_failed(), std::sync::atomic::Ordering::Relaxed);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else if !quiet {
+        eprintln!(
+            "skintrack: batch: {} series ({} ok, {} failed, {} unchanged), {} photos ({} \
+             processed, {} from the database, {} unusable); summary in {}",
+            outcome.series,
+            outcome.series_ok,
+            outcome.series_failed,
+            outcome.series_unchanged,
+            outcome.photos,
+            outcome.photos_processed,
+            outcome.photos_cached,
+            outcome.photos_failed,
+            args.out.join(skintrack::batch::summary::HTML_FILE).display()
+        );
+    }
+    Ok(())
+}
+
+fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .context("cannot set up the worker threads")?;
+    }
+    Ok(())
 }
 
 /// Measures the sessions (in the given order when `keep_order`, else by date) and writes the

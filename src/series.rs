@@ -121,7 +121,7 @@ pub fn measure_photos(
 
 /// Where the baseline's scale came from, and its value: the user's option wins over the
 /// series file.
-fn baseline_scale(opts: &SeriesOptions, baseline: &SessionInput) -> (Option<f64>, &'static str) {
+pub fn baseline_scale(opts: &SeriesOptions, baseline: &SessionInput) -> (Option<f64>, &'static str) {
     match (opts.px_per_mm, baseline.px_per_mm) {
         (Some(v), _) => (Some(v), "user"),
         (None, Some(v)) => (Some(v), "series_file"),
@@ -157,8 +157,7 @@ pub fn measure_sessions(
             reason: "no photos given".into(),
         });
     };
-    let (width, height) = baseline.image.dimensions();
-    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
+    let (px_per_mm, _) = baseline_scale(opts, &inputs[0]);
 
     // Align every later session onto the baseline; one that cannot be aligned is refused.
     let started = Instant::now();
@@ -169,18 +168,7 @@ pub fn measure_sessions(
             if i == 0 {
                 return Ok(None);
             }
-            let mut alignment = align::align(&baseline.image, &photo.image, &opts.align);
-            // The same view (e.g. the same photo twice) must measure as exactly no change:
-            // a residual below a twentieth of a pixel is estimation noise, not motion.
-            if photo.image.dimensions() == (width, height)
-                && alignment
-                    .later_to_baseline
-                    .grid_error(&Homography::IDENTITY, width, height, 5)
-                    .1
-                    < 0.05
-            {
-                alignment.later_to_baseline = Homography::IDENTITY;
-            }
+            let alignment = align_session(baseline, photo, opts);
             if alignment.status == AlignStatus::Failed {
                 return Err(Error::Align {
                     // Errors name files as the user gave them, so two same-named
@@ -196,9 +184,134 @@ pub fn measure_sessions(
             Ok(Some(alignment))
         })
         .collect::<Result<_>>()?;
+    timings.align = ms(started);
+
+    // Segment each photo as the camera took it, then bring it into the baseline frame.
+    let started = Instant::now();
+    let classes: Vec<ClassMap> = photos
+        .iter()
+        .zip(inputs)
+        .zip(&alignments)
+        .map(|((photo, input), alignment)| {
+            segment_session(
+                photo,
+                input,
+                alignment.as_ref(),
+                px_per_mm,
+                baseline.image.dimensions(),
+                model,
+            )
+        })
+        .collect::<Result<_>>()?;
+    timings.segment = ms(started);
+    measure_prepared(photos, inputs, &alignments, classes, model, opts, timings)
+}
+
+// Per-session steps, separated from the series-wide measuring so that a caller (`batch`) can
+// persist each session's alignment and class map and measure the series later from them.
+
+/// Aligns one later session onto the baseline (the result may have status failed). The same
+/// view (e.g. the same photo twice) aligns to exactly the identity.
+pub fn align_session(baseline: &Photo, photo: &Photo, opts: &SeriesOptions) -> Alignment {
+    let (width, height) = baseline.image.dimensions();
+    let mut alignment = align::align(&baseline.image, &photo.image, &opts.align);
+    // The same view (e.g. the same photo twice) must measure as exactly no change:
+    // a residual below a twentieth of a pixel is estimation noise, not motion.
+    if photo.image.dimensions() == (width, height)
+        && alignment
+            .later_to_baseline
+            .grid_error(&Homography::IDENTITY, width, height, 5)
+            .1
+            < 0.05
+    {
+        alignment.later_to_baseline = Homography::IDENTITY;
+    }
+    alignment
+}
+
+/// The scale (px per mm) at which a session is segmented: its own stated scale, else the
+/// series scale carried through its alignment; `None` without a scale.
+pub fn session_scale(
+    photo: &Photo,
+    input: &SessionInput,
+    alignment: Option<&Alignment>,
+    series_px_per_mm: Option<f64>,
+) -> Option<f64> {
+    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+    match (alignment, input.px_per_mm) {
+        (Some(_), Some(own)) => Some(own),
+        _ => series_px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
+    }
+}
+
+/// Segments one session's photo as the camera took it (resampling first would soften thin
+/// lines and widen them), at the model's scale for that photo ([`session_scale`]), and brings
+/// the class map into the baseline frame (`baseline_size`) with nearest-neighbour sampling.
+///
+/// # Errors
+/// [`Error::Segment`] when the model fails.
+pub fn segment_session(
+    photo: &Photo,
+    input: &SessionInput,
+    alignment: Option<&Alignment>,
+    series_px_per_mm: Option<f64>,
+    baseline_size: (u32, u32),
+    model: &Model,
+) -> Result<ClassMap> {
+    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+    let scale = session_scale(photo, input, alignment, series_px_per_mm);
+    let own = model.segment(&photo.image, scale, &photo.name)?.classes;
+    let (width, height) = baseline_size;
+    Ok(if h == Homography::IDENTITY {
+        own
+    } else {
+        align::warp_classes_to_baseline(&own, &h, width, height)
+    })
+}
+
+/// The series-wide part of [`measure_sessions`]: from each session's alignment (`None` for the
+/// baseline, `photos[0]`) and class map in the baseline frame, warps the photos, finds the
+/// common region, matches lighting, measures and builds the report. `timings.align` gains the
+/// warping time.
+///
+/// # Errors
+/// Mismatched lengths, no common region, an ROI or reference patch outside the frame.
+pub fn measure_prepared(
+    photos: &[Photo],
+    inputs: &[SessionInput],
+    alignments: &[Option<Alignment>],
+    classes: Vec<ClassMap>,
+    model: &Model,
+    opts: &SeriesOptions,
+    mut timings: StageTimings,
+) -> Result<SeriesResult> {
+    let Some(baseline) = photos.first() else {
+        return Err(Error::Input {
+            path: PathBuf::from("-"),
+            reason: "no photos given".into(),
+        });
+    };
+    if inputs.len() != photos.len()
+        || alignments.len() != photos.len()
+        || classes.len() != photos.len()
+    {
+        return Err(Error::Input {
+            path: baseline.path.clone(),
+            reason: format!(
+                "{} photos but {} inputs, {} alignments, {} class maps",
+                photos.len(),
+                inputs.len(),
+                alignments.len(),
+                classes.len()
+            ),
+        });
+    }
+    let (width, height) = baseline.image.dimensions();
+    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
+    let started = Instant::now();
     let warped: Vec<(Rgb, Mask)> = photos
         .par_iter()
-        .zip(&alignments)
+        .zip(alignments)
         .map(|(photo, alignment)| match alignment {
             None => (
                 photo.image.clone(),
@@ -211,7 +324,7 @@ pub fn measure_sessions(
             Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
         })
         .collect();
-    timings.align = ms(started);
+    timings.align += ms(started);
 
     let region = common_region(
         warped.iter().map(|(_, valid)| valid),
@@ -226,36 +339,6 @@ pub fn measure_sessions(
             reason: "the sessions have no region in common to measure".into(),
         });
     }
-
-    // Segment each photo as the camera took it (resampling first would soften thin lines and
-    // widen them), at the model's scale for that photo, then bring the class map into the
-    // baseline frame with nearest-neighbour sampling.
-    let started = Instant::now();
-    let classes: Vec<ClassMap> = photos
-        .iter()
-        .zip(inputs)
-        .zip(&alignments)
-        .map(|((photo, input), alignment)| {
-            let h = alignment
-                .as_ref()
-                .map_or(Homography::IDENTITY, |a| a.later_to_baseline);
-            // A session's own stated scale wins; otherwise the baseline's, carried through
-            // the alignment.
-            let session_px_per_mm = match (alignment, input.px_per_mm) {
-                (Some(_), Some(own)) => Some(own),
-                _ => px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
-            };
-            let own = model
-                .segment(&photo.image, session_px_per_mm, &photo.name)?
-                .classes;
-            Ok(if h == Homography::IDENTITY {
-                own
-            } else {
-                align::warp_classes_to_baseline(&own, &h, width, height)
-            })
-        })
-        .collect::<Result<_>>()?;
-    timings.segment = ms(started);
 
     // Bring each session's colour to the baseline's, fitted on plain skin in both, then measure.
     let started = Instant::now();
