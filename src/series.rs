@@ -12,12 +12,18 @@ use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, 
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
 use crate::load::{self, DateSource, LoadOptions, Photo};
-use crate::measure::{self, MeasureOptions, Metrics};
+use crate::measure::{self, MeasureOptions};
 use crate::report::{
-    AlignmentReport, LightingReport, MetricSeries, MetricValue, ModelInfo, RegionInfo, Report,
-    SCHEMA_VERSION, ScaleInfo, SessionReport, SessionVisuals, StageTimings, ToolInfo,
+    AlignmentReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION, ScaleInfo,
+    SessionReport, SessionVisuals, StageTimings, ToolInfo,
 };
 use crate::segment::Model;
+
+mod repeatability;
+mod trend;
+
+pub use repeatability::{NOISE_FLOORS, noise_floor};
+pub use trend::trend;
 
 /// Options of a series run; defaults measure the whole common region without a scale.
 #[derive(Clone, Debug, Default)]
@@ -160,56 +166,73 @@ pub fn measure_sessions(
     let (width, height) = baseline.image.dimensions();
     let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
 
-    // Align every later session onto the baseline; one that cannot be aligned is refused.
+    // Align every later session onto the baseline. One that cannot be aligned directly is
+    // aligned onto the nearest earlier session that was, and the two transforms composed
+    // (a course drifts: month 12 may no longer match month 0 but still match month 10).
+    // A session that aligns onto nothing is refused.
     let started = Instant::now();
-    let alignments: Vec<Option<Alignment>> = photos
-        .iter()
-        .enumerate()
-        .map(|(i, photo)| {
-            if i == 0 {
-                return Ok(None);
-            }
-            let mut alignment = align::align(&baseline.image, &photo.image, &opts.align);
-            // The same view (e.g. the same photo twice) must measure as exactly no change:
-            // a residual below a twentieth of a pixel is estimation noise, not motion.
-            if photo.image.dimensions() == (width, height)
-                && alignment
-                    .later_to_baseline
-                    .grid_error(&Homography::IDENTITY, width, height, 5)
-                    .1
-                    < 0.05
-            {
-                alignment.later_to_baseline = Homography::IDENTITY;
-            }
-            if alignment.status == AlignStatus::Failed {
+    let mut alignments: Vec<Option<(Alignment, Option<usize>)>> = vec![None];
+    for (i, photo) in photos.iter().enumerate().skip(1) {
+        let mut direct = align::align(&baseline.image, &photo.image, &opts.align);
+        // The same view (e.g. the same photo twice) must measure as exactly no change:
+        // a residual below a twentieth of a pixel is estimation noise, not motion.
+        if photo.image.dimensions() == (width, height)
+            && direct
+                .later_to_baseline
+                .grid_error(&Homography::IDENTITY, width, height, 5)
+                .1
+                < 0.05
+        {
+            direct.later_to_baseline = Homography::IDENTITY;
+        }
+        if direct.status != AlignStatus::Failed {
+            alignments.push(Some((direct, None)));
+            continue;
+        }
+        let chained = (1..i).rev().find_map(|j| {
+            let (to_base, _) = alignments[j].as_ref()?;
+            let step = align::align(&photos[j].image, &photo.image, &opts.align);
+            (step.status != AlignStatus::Failed).then(|| {
+                let mut composed = step;
+                composed.later_to_baseline =
+                    to_base.later_to_baseline.after(&composed.later_to_baseline);
+                (composed, Some(j))
+            })
+        });
+        match chained {
+            Some(found) => alignments.push(Some(found)),
+            None => {
                 return Err(Error::Align {
-                    // Errors name files as the user gave them, so two same-named
-                    // photos in different folders stay distinguishable.
+                    // Errors name files as the user gave them, so two same-named photos in
+                    // different folders stay distinguishable.
                     baseline: baseline.path.display().to_string(),
                     later: photo.path.display().to_string(),
-                    reason: alignment
+                    reason: direct
                         .reason
                         .clone()
                         .unwrap_or_else(|| "alignment failed".into()),
                 });
             }
-            Ok(Some(alignment))
-        })
-        .collect::<Result<_>>()?;
+        }
+    }
     let warped: Vec<(Rgb, Mask)> = photos
         .par_iter()
         .zip(&alignments)
-        .map(|(photo, alignment)| match alignment {
-            None => (
-                photo.image.clone(),
-                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-            ),
-            Some(a) if a.later_to_baseline == Homography::IDENTITY => (
-                photo.image.clone(),
-                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-            ),
-            Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
-        })
+        .map(
+            |(photo, alignment)| match alignment.as_ref().map(|(a, _)| a) {
+                None => (
+                    photo.image.clone(),
+                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+                ),
+                Some(a) if a.later_to_baseline == Homography::IDENTITY => (
+                    photo.image.clone(),
+                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+                ),
+                Some(a) => {
+                    align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height)
+                }
+            },
+        )
         .collect();
     timings.align = ms(started);
 
@@ -238,7 +261,7 @@ pub fn measure_sessions(
         .map(|((photo, input), alignment)| {
             let h = alignment
                 .as_ref()
-                .map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+                .map_or(Homography::IDENTITY, |(a, _)| a.later_to_baseline);
             // A session's own stated scale wins; otherwise the baseline's, carried through
             // the alignment.
             let session_px_per_mm = match (alignment, input.px_per_mm) {
@@ -313,6 +336,8 @@ pub fn measure_sessions(
         .collect();
     timings.report = ms(started);
 
+    let dates: Vec<_> = photos.iter().map(|p| p.date).collect();
+    let metric_series = trend::metric_series(&metrics, &dates);
     let sessions = photos
         .iter()
         .enumerate()
@@ -324,9 +349,12 @@ pub fn measure_sessions(
             size: [photo.image.width(), photo.image.height()],
             label: inputs[i].label.clone(),
             notes: inputs[i].notes.clone(),
-            alignment: alignments[i].as_ref().map(alignment_report),
+            alignment: alignments[i]
+                .as_ref()
+                .map(|(a, via)| alignment_report(a, *via)),
             lighting: lighting[i].clone(),
             overlay: format!("overlay_s{i}.png"),
+            redness_recovered: trend::redness_recovered(&metric_series, i),
         })
         .collect();
     let name = opts
@@ -356,7 +384,7 @@ pub fn measure_sessions(
             fraction_of_baseline: region_px as f64 / (width as f64 * height as f64),
         },
         sessions,
-        metrics: metric_series(&metrics),
+        metrics: metric_series,
         timings_ms: timings,
     };
     Ok(SeriesResult { report, visuals })
@@ -393,7 +421,7 @@ fn series_name(baseline: &Path) -> String {
         .unwrap_or_else(|| "series".into())
 }
 
-fn alignment_report(a: &Alignment) -> AlignmentReport {
+fn alignment_report(a: &Alignment, via_session: Option<usize>) -> AlignmentReport {
     AlignmentReport {
         later_to_baseline: a.later_to_baseline,
         matches: a.matches,
@@ -403,6 +431,7 @@ fn alignment_report(a: &Alignment) -> AlignmentReport {
         correlation: a.correlation,
         status: a.status.as_str().into(),
         reason: a.reason.clone(),
+        via_session,
     }
 }
 
@@ -484,51 +513,4 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
         }
     }
     out
-}
-
-/// Per metric: its value at each session and the change against baseline and previous.
-fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
-    let named: Vec<Vec<(&'static str, f64, &'static str)>> =
-        metrics.iter().map(Metrics::named).collect();
-    let Some(first) = named.first() else {
-        return Vec::new();
-    };
-    first
-        .iter()
-        .map(|&(name, _, unit)| {
-            let series: Vec<f64> = named
-                .iter()
-                .map(|m| {
-                    m.iter()
-                        .find(|(n, _, _)| *n == name)
-                        .map_or(f64::NAN, |(_, v, _)| *v)
-                })
-                .collect();
-            let base = series[0];
-            let values = series
-                .iter()
-                .enumerate()
-                .map(|(i, &value)| {
-                    let prev = (i > 0).then(|| series[i - 1]);
-                    MetricValue {
-                        session: i,
-                        value,
-                        delta: value - base,
-                        delta_pct: pct(value - base, base),
-                        delta_prev: prev.map(|p| value - p),
-                        delta_prev_pct: prev.and_then(|p| pct(value - p, p)),
-                    }
-                })
-                .collect();
-            MetricSeries {
-                name: name.to_string(),
-                unit: unit.to_string(),
-                values,
-            }
-        })
-        .collect()
-}
-
-fn pct(delta: f64, reference: f64) -> Option<f64> {
-    (reference.abs() > 1e-12 && delta.is_finite()).then(|| delta / reference * 100.0)
 }
