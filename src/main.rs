@@ -165,7 +165,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => batch(&input, &common, shard, quiet),
         Command::Merge { out, shards, json } => {
             let outcome = skintrack::batch::merge(&out, &shards)?;
-            INPUTS_FAILED.store(outcome.inputs_failed(), std::sync::atomic::Ordering::Relaxed);
+            INPUTS_FAILED.store(
+                outcome.inputs_failed(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
@@ -272,7 +275,10 @@ fn batch(
         progress,
     };
     let outcome = skintrack::batch::run(input, &args.out, &model, &opts)?;
-    INPUTS_FAILED.store(outcome.inputs_failed(), std::sync::atomic::Ordering::Relaxed);
+    INPUTS_FAILED.store(
+        outcome.inputs_failed(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else if !quiet {
@@ -287,7 +293,9 @@ fn batch(
             outcome.photos_processed,
             outcome.photos_cached,
             outcome.photos_failed,
-            args.out.join(skintrack::batch::summary::HTML_FILE).display()
+            args.out
+                .join(skintrack::batch::summary::HTML_FILE)
+                .display()
         );
     }
     Ok(())

@@ -12,12 +12,18 @@ use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, 
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
 use crate::load::{self, DateSource, LoadOptions, Photo};
-use crate::measure::{self, MeasureOptions, Metrics};
+use crate::measure::{self, MeasureOptions};
 use crate::report::{
-    AlignmentReport, LightingReport, MetricSeries, MetricValue, ModelInfo, RegionInfo, Report,
-    SCHEMA_VERSION, ScaleInfo, SessionReport, SessionVisuals, StageTimings, ToolInfo,
+    AlignmentReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION, ScaleInfo,
+    SessionReport, SessionVisuals, StageTimings, ToolInfo,
 };
 use crate::segment::Model;
+
+mod repeatability;
+mod trend;
+
+pub use repeatability::{NOISE_FLOORS, noise_floor};
+pub use trend::trend;
 
 /// Options of a series run; defaults measure the whole common region without a scale.
 #[derive(Clone, Debug, Default)]
@@ -121,7 +127,10 @@ pub fn measure_photos(
 
 /// Where the baseline's scale came from, and its value: the user's option wins over the
 /// series file.
-pub fn baseline_scale(opts: &SeriesOptions, baseline: &SessionInput) -> (Option<f64>, &'static str) {
+pub fn baseline_scale(
+    opts: &SeriesOptions,
+    baseline: &SessionInput,
+) -> (Option<f64>, &'static str) {
     match (opts.px_per_mm, baseline.px_per_mm) {
         (Some(v), _) => (Some(v), "user"),
         (None, Some(v)) => (Some(v), "series_file"),
@@ -157,36 +166,45 @@ pub fn measure_sessions(
             reason: "no photos given".into(),
         });
     };
+    let (width, height) = baseline.image.dimensions();
     let (px_per_mm, _) = baseline_scale(opts, &inputs[0]);
 
-    // Align every later session onto the baseline; one that cannot be aligned is refused.
+    // Align every later session onto the baseline. One that cannot be aligned directly is
+    // aligned onto the nearest earlier session that was, and the two transforms composed
+    // (a course drifts: month 12 may no longer match month 0 but still match month 10).
+    // A session that aligns onto nothing is refused.
     let started = Instant::now();
-    let alignments: Vec<Option<Alignment>> = photos
-        .iter()
-        .enumerate()
-        .map(|(i, photo)| {
-            if i == 0 {
-                return Ok(None);
-            }
-            let alignment = align_session(baseline, photo, opts);
-            if alignment.status == AlignStatus::Failed {
+    let mut alignments: Vec<Option<(Alignment, Option<usize>)>> = vec![None];
+    for (i, photo) in photos.iter().enumerate().skip(1) {
+        let direct = align_session(baseline, photo, opts);
+        if direct.status != AlignStatus::Failed {
+            alignments.push(Some((direct, None)));
+            continue;
+        }
+        let chained = (1..i).rev().find_map(|j| {
+            let (to_base, _) = alignments[j].as_ref()?;
+            let step = align::align(&photos[j].image, &photo.image, &opts.align);
+            (step.status != AlignStatus::Failed).then(|| chain(to_base, step, j))
+        });
+        match chained {
+            Some(found) => alignments.push(Some(found)),
+            None => {
                 return Err(Error::Align {
-                    // Errors name files as the user gave them, so two same-named
-                    // photos in different folders stay distinguishable.
+                    // Errors name files as the user gave them, so two same-named photos in
+                    // different folders stay distinguishable.
                     baseline: baseline.path.display().to_string(),
                     later: photo.path.display().to_string(),
-                    reason: alignment
+                    reason: direct
                         .reason
                         .clone()
                         .unwrap_or_else(|| "alignment failed".into()),
                 });
             }
-            Ok(Some(alignment))
-        })
-        .collect::<Result<_>>()?;
+        }
+    }
     timings.align = ms(started);
 
-    // Segment each photo as the camera took it, then bring it into the baseline frame.
+    // Segment each photo as the camera took it, then bring its classes into the baseline frame.
     let started = Instant::now();
     let classes: Vec<ClassMap> = photos
         .iter()
@@ -196,9 +214,9 @@ pub fn measure_sessions(
             segment_session(
                 photo,
                 input,
-                alignment.as_ref(),
+                alignment.as_ref().map(|(a, _)| a),
                 px_per_mm,
-                baseline.image.dimensions(),
+                (width, height),
                 model,
             )
         })
@@ -208,29 +226,71 @@ pub fn measure_sessions(
 }
 
 // Per-session steps, separated from the series-wide measuring so that a caller (`batch`) can
-// persist each session's alignment and class map and measure the series later from them.
+// store each session's alignment and class map and measure the series later from them.
 
-/// Aligns one later session onto the baseline (the result may have status failed). The same
-/// view (e.g. the same photo twice) aligns to exactly the identity.
+/// A later session's alignment onto the baseline, and the session it was chained through
+/// (`None`: aligned directly).
+pub type SessionAlignment = (Alignment, Option<usize>);
+
+/// Aligns a later session directly onto the baseline (the result may have status failed).
 pub fn align_session(baseline: &Photo, photo: &Photo, opts: &SeriesOptions) -> Alignment {
     let (width, height) = baseline.image.dimensions();
-    let mut alignment = align::align(&baseline.image, &photo.image, &opts.align);
+    let mut direct = align::align(&baseline.image, &photo.image, &opts.align);
     // The same view (e.g. the same photo twice) must measure as exactly no change:
     // a residual below a twentieth of a pixel is estimation noise, not motion.
     if photo.image.dimensions() == (width, height)
-        && alignment
+        && direct
             .later_to_baseline
             .grid_error(&Homography::IDENTITY, width, height, 5)
             .1
             < 0.05
     {
-        alignment.later_to_baseline = Homography::IDENTITY;
+        direct.later_to_baseline = Homography::IDENTITY;
     }
-    alignment
+    direct
 }
 
-/// The scale (px per mm) at which a session is segmented: its own stated scale, else the
-/// series scale carried through its alignment; `None` without a scale.
+/// Composes `step` (a later session aligned onto session `via`) with `via`'s own alignment
+/// onto the baseline.
+pub fn chain(to_base: &Alignment, step: Alignment, via: usize) -> SessionAlignment {
+    let mut composed = step;
+    composed.later_to_baseline = to_base.later_to_baseline.after(&composed.later_to_baseline);
+    (composed, Some(via))
+}
+
+/// Segments one session's photo as the camera took it (resampling first would soften thin
+/// lines and widen them), at the model's scale for that photo — its own stated scale, else the
+/// series scale carried through its alignment — and brings the class map into the baseline
+/// frame (`baseline_size`) with nearest-neighbour sampling.
+///
+/// # Errors
+/// [`Error::Segment`] when the model fails.
+pub fn segment_session(
+    photo: &Photo,
+    input: &SessionInput,
+    alignment: Option<&Alignment>,
+    series_px_per_mm: Option<f64>,
+    baseline_size: (u32, u32),
+    model: &Model,
+) -> Result<ClassMap> {
+    let (width, height) = baseline_size;
+    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+    let own = model
+        .segment(
+            &photo.image,
+            session_scale(photo, input, alignment, series_px_per_mm),
+            &photo.name,
+        )?
+        .classes;
+    Ok(if h == Homography::IDENTITY {
+        own
+    } else {
+        align::warp_classes_to_baseline(&own, &h, width, height)
+    })
+}
+
+/// The scale (px per mm) at which a session is segmented: its own stated scale wins;
+/// otherwise the baseline's, carried through the alignment. `None` without a scale.
 pub fn session_scale(
     photo: &Photo,
     input: &SessionInput,
@@ -244,33 +304,8 @@ pub fn session_scale(
     }
 }
 
-/// Segments one session's photo as the camera took it (resampling first would soften thin
-/// lines and widen them), at the model's scale for that photo ([`session_scale`]), and brings
-/// the class map into the baseline frame (`baseline_size`) with nearest-neighbour sampling.
-///
-/// # Errors
-/// [`Error::Segment`] when the model fails.
-pub fn segment_session(
-    photo: &Photo,
-    input: &SessionInput,
-    alignment: Option<&Alignment>,
-    series_px_per_mm: Option<f64>,
-    baseline_size: (u32, u32),
-    model: &Model,
-) -> Result<ClassMap> {
-    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
-    let scale = session_scale(photo, input, alignment, series_px_per_mm);
-    let own = model.segment(&photo.image, scale, &photo.name)?.classes;
-    let (width, height) = baseline_size;
-    Ok(if h == Homography::IDENTITY {
-        own
-    } else {
-        align::warp_classes_to_baseline(&own, &h, width, height)
-    })
-}
-
-/// The series-wide part of [`measure_sessions`]: from each session's alignment (`None` for the
-/// baseline, `photos[0]`) and class map in the baseline frame, warps the photos, finds the
+/// The series-wide part of [`measure_sessions`]: from each session's alignment (`None` for
+/// the baseline, `photos[0]`) and class map in the baseline frame, warps the photos, finds the
 /// common region, matches lighting, measures and builds the report. `timings.align` gains the
 /// warping time.
 ///
@@ -279,7 +314,7 @@ pub fn segment_session(
 pub fn measure_prepared(
     photos: &[Photo],
     inputs: &[SessionInput],
-    alignments: &[Option<Alignment>],
+    alignments: &[Option<SessionAlignment>],
     classes: Vec<ClassMap>,
     model: &Model,
     opts: &SeriesOptions,
@@ -312,17 +347,21 @@ pub fn measure_prepared(
     let warped: Vec<(Rgb, Mask)> = photos
         .par_iter()
         .zip(alignments)
-        .map(|(photo, alignment)| match alignment {
-            None => (
-                photo.image.clone(),
-                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-            ),
-            Some(a) if a.later_to_baseline == Homography::IDENTITY => (
-                photo.image.clone(),
-                Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-            ),
-            Some(a) => align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height),
-        })
+        .map(
+            |(photo, alignment)| match alignment.as_ref().map(|(a, _)| a) {
+                None => (
+                    photo.image.clone(),
+                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+                ),
+                Some(a) if a.later_to_baseline == Homography::IDENTITY => (
+                    photo.image.clone(),
+                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+                ),
+                Some(a) => {
+                    align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height)
+                }
+            },
+        )
         .collect();
     timings.align += ms(started);
 
@@ -396,6 +435,8 @@ pub fn measure_prepared(
         .collect();
     timings.report = ms(started);
 
+    let dates: Vec<_> = photos.iter().map(|p| p.date).collect();
+    let metric_series = trend::metric_series(&metrics, &dates);
     let sessions = photos
         .iter()
         .enumerate()
@@ -407,9 +448,12 @@ pub fn measure_prepared(
             size: [photo.image.width(), photo.image.height()],
             label: inputs[i].label.clone(),
             notes: inputs[i].notes.clone(),
-            alignment: alignments[i].as_ref().map(alignment_report),
+            alignment: alignments[i]
+                .as_ref()
+                .map(|(a, via)| alignment_report(a, *via)),
             lighting: lighting[i].clone(),
             overlay: format!("overlay_s{i}.png"),
+            redness_recovered: trend::redness_recovered(&metric_series, i),
         })
         .collect();
     let name = opts
@@ -439,7 +483,7 @@ pub fn measure_prepared(
             fraction_of_baseline: region_px as f64 / (width as f64 * height as f64),
         },
         sessions,
-        metrics: metric_series(&metrics),
+        metrics: metric_series,
         timings_ms: timings,
     };
     Ok(SeriesResult { report, visuals })
@@ -476,7 +520,7 @@ fn series_name(baseline: &Path) -> String {
         .unwrap_or_else(|| "series".into())
 }
 
-fn alignment_report(a: &Alignment) -> AlignmentReport {
+fn alignment_report(a: &Alignment, via_session: Option<usize>) -> AlignmentReport {
     AlignmentReport {
         later_to_baseline: a.later_to_baseline,
         matches: a.matches,
@@ -486,6 +530,7 @@ fn alignment_report(a: &Alignment) -> AlignmentReport {
         correlation: a.correlation,
         status: a.status.as_str().into(),
         reason: a.reason.clone(),
+        via_session,
     }
 }
 
@@ -567,51 +612,4 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
         }
     }
     out
-}
-
-/// Per metric: its value at each session and the change against baseline and previous.
-fn metric_series(metrics: &[Metrics]) -> Vec<MetricSeries> {
-    let named: Vec<Vec<(&'static str, f64, &'static str)>> =
-        metrics.iter().map(Metrics::named).collect();
-    let Some(first) = named.first() else {
-        return Vec::new();
-    };
-    first
-        .iter()
-        .map(|&(name, _, unit)| {
-            let series: Vec<f64> = named
-                .iter()
-                .map(|m| {
-                    m.iter()
-                        .find(|(n, _, _)| *n == name)
-                        .map_or(f64::NAN, |(_, v, _)| *v)
-                })
-                .collect();
-            let base = series[0];
-            let values = series
-                .iter()
-                .enumerate()
-                .map(|(i, &value)| {
-                    let prev = (i > 0).then(|| series[i - 1]);
-                    MetricValue {
-                        session: i,
-                        value,
-                        delta: value - base,
-                        delta_pct: pct(value - base, base),
-                        delta_prev: prev.map(|p| value - p),
-                        delta_prev_pct: prev.and_then(|p| pct(value - p, p)),
-                    }
-                })
-                .collect();
-            MetricSeries {
-                name: name.to_string(),
-                unit: unit.to_string(),
-                values,
-            }
-        })
-        .collect()
-}
-
-fn pct(delta: f64, reference: f64) -> Option<f64> {
-    (reference.abs() > 1e-12 && delta.is_finite()).then(|| delta / reference * 100.0)
 }

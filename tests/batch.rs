@@ -29,9 +29,24 @@ fn a_clinic_tree_is_processed_and_broken_inputs_are_recorded_with_reasons() {
     );
     let expect = [
         ("p01/cheek", "2026-06-01_cut.jpg", "load", "truncated JPEG"),
-        ("p01/forehead", "2026-03-01_zero.jpg", "load", "empty file (0 bytes)"),
-        ("p01/forehead", "notes.jpg", "load", "not a recognised image format"),
-        ("p02/forehead", "2026-04-01_other.jpg", "align", "cannot align onto baseline"),
+        (
+            "p01/forehead",
+            "2026-03-01_zero.jpg",
+            "load",
+            "empty file (0 bytes)",
+        ),
+        (
+            "p01/forehead",
+            "notes.jpg",
+            "load",
+            "not a recognised image format",
+        ),
+        (
+            "p02/forehead",
+            "2026-04-01_other.jpg",
+            "align",
+            "cannot align onto baseline",
+        ),
         ("p03/cheek", "2026-01-05_s0.jpg", "load", "truncated JPEG"),
     ];
     assert_eq!(failed.len(), expect.len(), "{failed:?}");
@@ -184,10 +199,15 @@ fn a_rerun_processes_nothing_and_a_changed_setting_recomputes_what_it_affects() 
     let report = report_without_timings(&out.join("a/forehead/report.json"));
     assert_eq!(report["scale"]["px_per_mm"], 12.0);
 
-    // A changed photo is processed again; the rest of its series comes from the database.
+    // A changed photo (here re-saved by an editor) is processed again; the rest of its series
+    // comes from the database.
     let photos = skintrack::inputs::list_photos(&root.join("b/cheek")).unwrap();
-    let other = write_series(&dir.path().join("spare"), 23, 2, date(2026, 1, 5));
-    std::fs::copy(&other[1], &photos[1]).unwrap();
+    let image = image::open(&photos[1]).unwrap().to_rgb8();
+    let mut resaved = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut resaved, 80)
+        .encode_image(&image)
+        .unwrap();
+    std::fs::write(&photos[1], resaved).unwrap();
     let fourth = outcome(&batch(&root, &out, &["--json", "--px-per-mm", "12"]));
     assert_eq!(fourth["photos_processed"], 1, "{fourth}");
     assert_eq!(fourth["series_unchanged"], 1);
@@ -233,6 +253,9 @@ fn bad_manifests_are_refused_with_the_manifest_line_and_reason() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(err.starts_with("skintrack: error: "), "{err}");
         assert!(err.contains(want), "want '{want}' in '{err}'");
-        assert!(!out.join("skintrack.db").exists(), "nothing written for {text}");
+        assert!(
+            !out.join("skintrack.db").exists(),
+            "nothing written for {text}"
+        );
     }
 }

@@ -94,7 +94,10 @@ fn a_killed_run_resumes_to_the_same_results_without_redoing_finished_photos() {
             break;
         }
         assert!(Instant::now() < deadline, "no photo finished in time");
-        assert!(child.try_wait().unwrap().is_none(), "batch ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "batch ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
@@ -105,8 +108,14 @@ fn a_killed_run_resumes_to_the_same_results_without_redoing_finished_photos() {
     child.wait().unwrap();
     let conn = db(&out);
     let finished_before: i64 = count(&conn, "SELECT COUNT(*) FROM work WHERE stage = 'segment'");
-    let total: i64 = count(&db(&reference), "SELECT COUNT(*) FROM work WHERE stage = 'segment'");
-    assert!(finished_before >= 1 && finished_before < total, "{finished_before} of {total}");
+    let total: i64 = count(
+        &db(&reference),
+        "SELECT COUNT(*) FROM work WHERE stage = 'segment'",
+    );
+    assert!(
+        finished_before >= 1 && finished_before < total,
+        "{finished_before} of {total}"
+    );
     drop(conn);
 
     let resumed = batch(&manifest, &out, &["--threads", "1"]);
@@ -160,7 +169,11 @@ fn two_shards_merged_equal_one_unsharded_run() {
         sizes.push(count(&db(&out), "SELECT COUNT(*) FROM series"));
         shard_dbs.push(out.join("skintrack.db"));
     }
-    assert_eq!(sizes.iter().sum::<i64>(), 4, "every series in exactly one shard");
+    assert_eq!(
+        sizes.iter().sum::<i64>(),
+        4,
+        "every series in exactly one shard"
+    );
 
     let merged = dir.path().join("merged");
     let run = skintrack()

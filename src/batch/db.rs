@@ -9,7 +9,8 @@
 //! - `alignments`: per (photo sha256, baseline sha256, alignment settings): the homography and
 //!   its quality. `segmentations`: per (photo, baseline, settings, model sha256, scale): the class
 //!   map in the baseline frame, as PNG.
-//! - `metrics`: per series × session × metric: value, unit and change against baseline.
+//! - `metrics`: per series × session × metric: value, unit, change against baseline and
+//!   whether it is within the metric's noise floor.
 //! - `work`: one row each time a photo was aligned or segmented (which run did the work).
 
 use std::path::Path;
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS segmentations (
 CREATE TABLE IF NOT EXISTS metrics (
     series_key TEXT NOT NULL, session INTEGER NOT NULL, photo TEXT NOT NULL, date TEXT,
     metric TEXT NOT NULL, value REAL, unit TEXT NOT NULL, delta REAL, delta_pct REAL,
+    within_noise INTEGER,
     PRIMARY KEY (series_key, session, metric));
 CREATE TABLE IF NOT EXISTS work (
     run_id TEXT NOT NULL, series_key TEXT NOT NULL, photo TEXT NOT NULL,
@@ -194,7 +196,15 @@ impl Db {
             .execute(
                 "INSERT INTO runs (id, started, tool_version, input, model_sha256, settings, \
                  shard, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
-                params![id, now(), crate::VERSION, input, model_sha256, settings, shard],
+                params![
+                    id,
+                    now(),
+                    crate::VERSION,
+                    input,
+                    model_sha256,
+                    settings,
+                    shard
+                ],
             )
             .map(|_| ())
             .map_err(|e| self.fail(e))
@@ -233,7 +243,12 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::Output`] on a database failure or an unreadable row.
-    pub fn alignment(&self, photo: &str, baseline: &str, settings: &str) -> Result<Option<Alignment>> {
+    pub fn alignment(
+        &self,
+        photo: &str,
+        baseline: &str,
+        settings: &str,
+    ) -> Result<Option<Alignment>> {
         self.conn
             .query_row(
                 "SELECT h, matches, inliers, rms_px, overlap, correlation, status, reason \
@@ -302,7 +317,10 @@ impl Db {
     /// # Errors
     /// [`Error::Output`] on a database failure.
     pub fn forget_photos_except(&self, series_key: &str, keep: &[String]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.fail(e))?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
         let listed: Vec<String> = {
             let mut stmt = tx
                 .prepare("SELECT photo FROM photos WHERE series_key = ?1")
@@ -336,7 +354,10 @@ impl Db {
         settings: &str,
         a: &Alignment,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.fail(e))?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
         tx.execute(
             "INSERT OR REPLACE INTO alignments (photo_sha256, baseline_sha256, settings, h, \
              matches, inliers, rms_px, overlap, correlation, status, reason, run_id) \
@@ -378,7 +399,10 @@ impl Db {
         row: &PhotoRow,
         new_segmentation: Option<(&SegmentKey, &[u8])>,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.fail(e))?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
         tx.execute(
             "INSERT OR REPLACE INTO photos (series_key, photo, sha256, status, stage, error, \
              date, session, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)",
@@ -424,7 +448,10 @@ impl Db {
         row: &SeriesRow,
         report: Option<(&Report, &[String])>,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.fail(e))?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
         tx.execute(
             "INSERT OR REPLACE INTO series (key, patient, area, status, error, note, \
              fingerprint, sessions, baseline, first_date, last_date, run_id) \
@@ -453,7 +480,8 @@ impl Db {
                     let session = &report.sessions[v.session];
                     tx.execute(
                         "INSERT INTO metrics (series_key, session, photo, date, metric, value, \
-                         unit, delta, delta_pct) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         unit, delta, delta_pct, within_noise) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
                             row.key,
                             v.session as i64,
@@ -463,7 +491,8 @@ impl Db {
                             finite(v.value),
                             metric.unit,
                             finite(v.delta),
-                            v.delta_pct.and_then(finite)
+                            v.delta_pct.and_then(finite),
+                            v.within_noise
                         ],
                     )
                     .map_err(|e| self.fail(e))?;
@@ -488,10 +517,7 @@ fn finite(v: f64) -> Option<f64> {
 
 /// Row-major 3×3 as 72 little-endian bytes: exact, unlike a decimal text round trip.
 fn homography_blob(h: &Homography) -> Vec<u8> {
-    h.0.iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect()
+    h.0.iter().flatten().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn homography_from_blob(bytes: &[u8]) -> Option<Homography> {
@@ -535,7 +561,9 @@ pub fn decode_classes(bytes: &[u8]) -> std::result::Result<ClassMap, String> {
 
 /// Local time, ISO 8601, for the run log.
 pub fn now() -> String {
-    chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+    chrono::Local::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -544,7 +572,11 @@ mod tests {
 
     #[test]
     fn homographies_and_class_maps_round_trip_exactly() {
-        let h = Homography([[1.0 / 3.0, 1e-17, -4.5], [0.1, 0.9, 7.0], [1e-6, -2e-7, 1.0]]);
+        let h = Homography([
+            [1.0 / 3.0, 1e-17, -4.5],
+            [0.1, 0.9, 7.0],
+            [1e-6, -2e-7, 1.0],
+        ]);
         assert_eq!(homography_from_blob(&homography_blob(&h)), Some(h));
         assert_eq!(homography_from_blob(&[0; 71]), None);
         let mut classes = ClassMap::new(7, 5);
@@ -583,7 +615,8 @@ mod tests {
         };
         db.record_alignment("r1", "p/a", &row.photo, "abc", "base", "s", &alignment)
             .unwrap();
-        db.record_photo("r1", "p/a", &row, Some((&key, b"png"))).unwrap();
+        db.record_photo("r1", "p/a", &row, Some((&key, b"png")))
+            .unwrap();
         let back = db.alignment("abc", "base", "s").unwrap().unwrap();
         assert_eq!(back.later_to_baseline, alignment.later_to_baseline);
         assert_eq!((back.inliers, back.status), (30, AlignStatus::Ok));
@@ -591,7 +624,9 @@ mod tests {
         assert!(db.alignment("abc", "other", "s").unwrap().is_none());
         let work: i64 = db
             .conn()
-            .query_row("SELECT COUNT(*) FROM work WHERE run_id = 'r1'", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM work WHERE run_id = 'r1'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(work, 2);
         // Reopening keeps everything and accepts the schema.

@@ -159,16 +159,21 @@ pub fn read_manifest(path: &Path) -> Result<Discovered> {
             v => Some(parse_scale(v).map_err(at)?),
         };
         let text_field = |name: &str| Some(cell(name).to_string()).filter(|v| !v.is_empty());
-        groups.entry((patient, area)).or_default().push(SessionInput {
-            path: photo,
-            date: Some(date),
-            px_per_mm,
-            label: text_field("label"),
-            notes: text_field("notes"),
-        });
+        groups
+            .entry((patient, area))
+            .or_default()
+            .push(SessionInput {
+                path: photo,
+                date: Some(date),
+                px_per_mm,
+                label: text_field("label"),
+                notes: text_field("notes"),
+            });
     }
     if groups.is_empty() {
-        return Err(fail("no photos: the manifest has a header but no rows".into()));
+        return Err(fail(
+            "no photos: the manifest has a header but no rows".into(),
+        ));
     }
     let series = groups
         .into_iter()
@@ -195,7 +200,9 @@ fn folder_name(text: &str, what: &str) -> std::result::Result<String, String> {
         || text == ".."
         || text.starts_with('.')
         || text.len() > 200
-        || text.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+        || text
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
         return Err(format!(
             "{what} '{text}' cannot be used as a folder name (empty, hidden, too long, or \
@@ -267,7 +274,10 @@ mod tests {
     fn bad_manifests_name_the_line_and_reason() {
         let files = ["a.jpg", "b.jpg"];
         let cases = [
-            ("patient,date,photo\np,2026-01-01,a.jpg\n", "missing column area"),
+            (
+                "patient,date,photo\np,2026-01-01,a.jpg\n",
+                "missing column area",
+            ),
             (
                 "patient,area,date,photo\np,f,2026-13-01,a.jpg\n",
                 "line 2: cannot read date '2026-13-01'",

@@ -24,7 +24,7 @@ use crate::inputs::SessionInput;
 use crate::load::{self, DateSource, Photo};
 use crate::report::{self, StageTimings};
 use crate::segment::Model;
-use crate::series::{self, SeriesOptions};
+use crate::series::{self, SeriesOptions, SessionAlignment};
 
 pub mod db;
 pub mod discover;
@@ -211,7 +211,12 @@ fn short_hash(text: &str) -> String {
 
 /// What an alignment depends on besides the two photos: the tool version and its options.
 fn align_key(opts: &SeriesOptions) -> String {
-    short_hash(&format!("{}|{:?}|{:?}", crate::VERSION, opts.align, opts.load))
+    short_hash(&format!(
+        "{}|{:?}|{:?}",
+        crate::VERSION,
+        opts.align,
+        opts.load
+    ))
 }
 
 /// What a series' report depends on besides its photos.
@@ -439,7 +444,10 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 worked.insert(u.listed);
             }
         }
-        if alignments.iter().any(|(a, _)| a.status != AlignStatus::Failed) {
+        if alignments
+            .iter()
+            .any(|(a, _)| a.status != AlignStatus::Failed)
+        {
             chosen = Some((b, alignments));
             break;
         }
@@ -452,7 +460,6 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
         (None, Some(first)) => (0, first),
         (None, None) => (0, Vec::new()),
     };
-    timings.align = ms(started);
     for skipped in &usable[..b] {
         let reason = "no later session aligns with it (unusable as the baseline; the next \
                       photo is the baseline)"
@@ -463,30 +470,51 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
         failed.push((skipped.listed, "align", reason));
     }
     let mut usable: Vec<Usable> = usable.drain(b..).collect();
-    // Sessions: the baseline, then every later photo that aligned.
-    let mut sessions: Vec<(Usable, Option<Alignment>)> = Vec::new();
+    // Sessions: the baseline, then every later photo that aligned, directly or (as `track`
+    // does) onto the nearest earlier session that did, the two transforms composed.
     let mut rest = usable.drain(..);
-    if let Some(base) = rest.next() {
-        sessions.push((base, None));
-    }
-    for (u, (alignment, _)) in rest.zip(later_alignments) {
-        if alignment.status == AlignStatus::Failed {
-            let reason = format!(
-                "cannot align onto baseline {}: {}",
-                listed[sessions[0].0.listed].rel,
-                alignment
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "alignment failed".into())
-            );
-            let row = failed_row(&listed[u.listed], "align", reason.clone());
-            ctx.db(|db| db.record_photo(ctx.run_id, &key, &row, None))?;
-            ctx.progress.photos_done(1);
-            failed.push((u.listed, "align", reason));
-        } else {
-            sessions.push((u, Some(alignment)));
+    let Some(base) = rest.next() else {
+        return Ok(outcome);
+    };
+    let mut sessions: Vec<(Usable, Option<SessionAlignment>)> = vec![(base, None)];
+    for (u, (direct, _)) in rest.zip(later_alignments) {
+        if direct.status != AlignStatus::Failed {
+            sessions.push((u, Some((direct, None))));
+            continue;
+        }
+        let mut chained = None;
+        for j in (1..sessions.len()).rev() {
+            let (via, Some((to_base, _))) = &sessions[j] else {
+                continue;
+            };
+            let (step, new) = step_alignment_for(ctx, &key, &listed, via, &u)?;
+            if new {
+                worked.insert(u.listed);
+            }
+            if step.status != AlignStatus::Failed {
+                chained = Some(series::chain(to_base, step, j));
+                break;
+            }
+        }
+        match chained {
+            Some(found) => sessions.push((u, Some(found))),
+            None => {
+                let reason = format!(
+                    "cannot align onto baseline {}: {}",
+                    listed[sessions[0].0.listed].rel,
+                    direct
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "alignment failed".into())
+                );
+                let row = failed_row(&listed[u.listed], "align", reason.clone());
+                ctx.db(|db| db.record_photo(ctx.run_id, &key, &row, None))?;
+                ctx.progress.photos_done(1);
+                failed.push((u.listed, "align", reason));
+            }
         }
     }
+    timings.align = ms(started);
 
     // Segment (or take the cached class map) and commit each photo as it is done.
     let started = Instant::now();
@@ -499,12 +527,21 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
         .map(|(u, alignment)| {
             let l = &listed[u.listed];
             let sha = l.sha256.clone().unwrap_or_default();
-            let scale = series::session_scale(&u.photo, &l.input, alignment.as_ref(), series_ppm);
-            let scale = scale_key(scale);
+            let alignment = alignment.as_ref().map(|(a, _)| a);
+            let scale = scale_key(series::session_scale(
+                &u.photo, &l.input, alignment, series_ppm,
+            ));
+            // The class map is warped by the homography, which may come through a chain:
+            // key it by its exact value.
+            let warp = alignment.map_or_else(
+                || "identity".into(),
+                |a| homography_key(&a.later_to_baseline),
+            );
+            let settings = format!("{}|{warp}", ctx.align_key);
             let seg_key = db::SegmentKey {
                 photo_sha256: &sha,
                 baseline_sha256: &baseline_sha,
-                settings: &ctx.align_key,
+                settings: &settings,
                 model_sha256: ctx.model.sha256(),
                 scale: &scale,
             };
@@ -527,7 +564,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
             let computed = series::segment_session(
                 &u.photo,
                 &l.input,
-                alignment.as_ref(),
+                alignment,
                 series_ppm,
                 baseline_size,
                 ctx.model,
@@ -563,9 +600,12 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     let mut kept_names = Vec::new();
     let mut kept_listed = Vec::new();
     let mut baseline_failed = None;
+    // Session index before → after leaving out photos that could not be segmented.
+    let mut new_index = vec![None; sessions.len()];
     for (i, ((u, alignment), c)) in sessions.into_iter().zip(classes).enumerate() {
         match c {
             Ok((classes, new)) => {
+                new_index[i] = Some(kept_photos.len());
                 if new {
                     worked.insert(u.listed);
                 }
@@ -583,6 +623,10 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 failed.push((u.listed, "segment", reason));
             }
         }
+    }
+    for (_, via) in kept_alignments.iter_mut().flatten() {
+        // A chain stays valid through a session left out later; the report then names none.
+        *via = via.and_then(|j| new_index[j]);
     }
     outcome.failed = failed.len();
     outcome.processed = worked.len();
@@ -656,7 +700,38 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     Ok(outcome)
 }
 
-/// The cached alignment of `later` onto `baseline`, or a new one (committed at once).
+/// A homography as exact text (its bits, hashed) for cache keys.
+fn homography_key(h: &crate::definitions::Homography) -> String {
+    let bits: Vec<String> =
+        h.0.iter()
+            .flatten()
+            .map(|v| format!("{:016x}", v.to_bits()))
+            .collect();
+    short_hash(&bits.join(","))
+}
+
+/// The cached alignment of `later` onto the earlier session `via` (a step of a chain), or a
+/// new one (committed at once).
+fn step_alignment_for(
+    ctx: &Ctx,
+    key: &str,
+    listed: &[Listed],
+    via: &Usable,
+    later: &Usable,
+) -> Result<(Alignment, bool)> {
+    let via_sha = listed[via.listed].sha256.as_deref().unwrap_or_default();
+    let l = &listed[later.listed];
+    let sha = l.sha256.as_deref().unwrap_or_default();
+    let settings = format!("{}|step", ctx.align_key);
+    if let Some(a) = ctx.db(|db| db.alignment(sha, via_sha, &settings))? {
+        return Ok((a, false));
+    }
+    let a = crate::align::align(&via.photo.image, &later.photo.image, &ctx.opts.align);
+    ctx.db(|db| db.record_alignment(ctx.run_id, key, &l.rel, sha, via_sha, &settings, &a))?;
+    Ok((a, true))
+}
+
+/// The cached direct alignment of `later` onto `baseline`, or a new one (committed at once).
 fn alignment_for(
     ctx: &Ctx,
     key: &str,
@@ -664,16 +739,17 @@ fn alignment_for(
     baseline: &Usable,
     later: &Usable,
 ) -> Result<(Alignment, bool)> {
-    let base_sha = listed[baseline.listed].sha256.as_deref().unwrap_or_default();
+    let base_sha = listed[baseline.listed]
+        .sha256
+        .as_deref()
+        .unwrap_or_default();
     let l = &listed[later.listed];
     let sha = l.sha256.as_deref().unwrap_or_default();
     if let Some(a) = ctx.db(|db| db.alignment(sha, base_sha, &ctx.align_key))? {
         return Ok((a, false));
     }
     let a = series::align_session(&baseline.photo, &later.photo, ctx.opts);
-    ctx.db(|db| {
-        db.record_alignment(ctx.run_id, key, &l.rel, sha, base_sha, &ctx.align_key, &a)
-    })?;
+    ctx.db(|db| db.record_alignment(ctx.run_id, key, &l.rel, sha, base_sha, &ctx.align_key, &a))?;
     Ok((a, true))
 }
 
@@ -744,13 +820,7 @@ fn series_fingerprint(ctx: &Ctx, listed: &[Listed]) -> String {
     for l in listed {
         text.push_str(&format!(
             "\n{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            l.rel,
-            l.sha256,
-            l.error,
-            l.input.date,
-            l.input.px_per_mm,
-            l.input.label,
-            l.input.notes
+            l.rel, l.sha256, l.error, l.input.date, l.input.px_per_mm, l.input.label, l.input.notes
         ));
     }
     short_hash(&text)
@@ -817,7 +887,10 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<MergeOutcome> {
         merge_tables(&db, shard).map_err(|e| sql(shard, e))?;
         let shard_dir = shard.parent().unwrap_or(Path::new("."));
         for (_, patient, area) in &keys {
-            copy_series_folder(&shard_dir.join(patient).join(area), &out.join(patient).join(area))?;
+            copy_series_folder(
+                &shard_dir.join(patient).join(area),
+                &out.join(patient).join(area),
+            )?;
         }
     }
     summary::write(&db, out)?;

@@ -51,6 +51,8 @@ pub struct MetricChange {
     pub last: Option<f64>,
     pub delta: Option<f64>,
     pub delta_pct: Option<f64>,
+    /// The change is within the metric's noise floor (`None`: no floor measured).
+    pub within_noise: Option<bool>,
 }
 
 /// An input that could not be used.
@@ -107,7 +109,7 @@ pub fn series_rows(db: &Db, db_path: &Path) -> Result<Vec<SeriesSummary>> {
         .map_err(fail)?;
     let mut metric_stmt = conn
         .prepare(
-            "SELECT unit, value, delta, delta_pct, \
+            "SELECT unit, value, delta, delta_pct, within_noise, \
              (SELECT b.value FROM metrics b WHERE b.series_key = m.series_key \
               AND b.metric = m.metric AND b.session = 0) \
              FROM metrics m WHERE m.series_key = ?1 AND (m.metric = ?2 OR m.metric = ?3) \
@@ -129,7 +131,8 @@ pub fn series_rows(db: &Db, db_path: &Path) -> Result<Vec<SeriesSummary>> {
                         last: r.get(1)?,
                         delta: r.get(2)?,
                         delta_pct: r.get(3)?,
-                        baseline: r.get(4)?,
+                        within_noise: r.get(4)?,
+                        baseline: r.get(5)?,
                     })
                 })
                 .ok();
@@ -195,7 +198,14 @@ fn csv_header() -> Vec<String> {
     .map(String::from)
     .to_vec();
     for m in MAIN_METRICS {
-        for part in ["unit", "baseline", "last", "delta", "delta_pct"] {
+        for part in [
+            "unit",
+            "baseline",
+            "last",
+            "delta",
+            "delta_pct",
+            "within_noise",
+        ] {
             header.push(format!("{m}_{part}"));
         }
     }
@@ -236,8 +246,9 @@ fn render_csv(rows: &[SeriesSummary], db_path: &Path) -> Result<Vec<u8>> {
                     num(m.last),
                     num(m.delta),
                     num(m.delta_pct),
+                    m.within_noise.map(|w| w.to_string()).unwrap_or_default(),
                 ]),
-                None => record.extend(std::iter::repeat_n(String::new(), 5)),
+                None => record.extend(std::iter::repeat_n(String::new(), 6)),
             }
         }
         w.write_record(&record).map_err(fail)?;
@@ -281,11 +292,19 @@ fn fmt_change(m: &Option<MetricChange>) -> String {
         Some(MetricChange {
             delta: Some(d),
             delta_pct,
+            within_noise,
             ..
-        }) => match delta_pct {
-            Some(p) => format!("{d:+.3} ({p:+.1}%)"),
-            None => format!("{d:+.3}"),
-        },
+        }) => {
+            let change = match delta_pct {
+                Some(p) => format!("{d:+.3} ({p:+.1}%)"),
+                None => format!("{d:+.3}"),
+            };
+            if *within_noise == Some(true) {
+                format!("{change}, within noise")
+            } else {
+                change
+            }
+        }
         _ => "–".into(),
     }
 }
@@ -326,7 +345,10 @@ fn render_html(rows: &[SeriesSummary], failed: &[FailedInput]) -> String {
             row.failed_inputs
         ));
         for m in &row.metrics {
-            body.push_str(&format!("<td class=\"num\">{}</td>", escape(&fmt_change(m))));
+            body.push_str(&format!(
+                "<td class=\"num\">{}</td>",
+                escape(&fmt_change(m))
+            ));
         }
         body.push_str("</tr>\n");
     }
@@ -385,7 +407,10 @@ mod tests {
             error: "<script>".into(),
         }];
         let html = render_html(&rows, &failed);
-        assert!(html.contains("href=\"p%3C1%3E/a%20b%23/report.html\""), "{html}");
+        assert!(
+            html.contains("href=\"p%3C1%3E/a%20b%23/report.html\""),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
         assert!(html.contains("x&quot;y.jpg"));
         assert!(!html.contains("{{"));
@@ -405,6 +430,7 @@ mod tests {
                     last: Some(1.5),
                     delta: Some(-0.5),
                     delta_pct: Some(-25.0),
+                    within_noise: Some(false),
                 });
                 MAIN_METRICS.len()
             ],
@@ -416,7 +442,10 @@ mod tests {
         let header: Vec<&str> = lines[0].split(',').collect();
         let values: Vec<&str> = lines[1].split(',').collect();
         assert_eq!(header.len(), values.len());
-        let at = header.iter().position(|h| *h == "scar_area_pct_delta_pct").unwrap();
+        let at = header
+            .iter()
+            .position(|h| *h == "scar_area_pct_delta_pct")
+            .unwrap();
         assert_eq!(values[at], "-25");
     }
 }

@@ -37,8 +37,10 @@ pub fn render(report: &Report) -> Result<Vec<u8>, String> {
                 metric.unit.clone(),
                 number(value.delta),
                 value.delta_pct.map(number).unwrap_or_default(),
-                // Filled once the series stage measures repeatability.
-                String::new(),
+                value
+                    .within_noise
+                    .map(|w| w.to_string())
+                    .unwrap_or_default(),
             ];
             writer.write_record(&record).map_err(|e| e.to_string())?;
         }

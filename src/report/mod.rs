@@ -96,6 +96,10 @@ pub struct SessionReport {
     pub lighting: Option<LightingReport>,
     /// Overlay PNG file name in the output folder.
     pub overlay: String,
+    /// "Skin recovered" readout for planning the next session: redness (`redness_a`) is back
+    /// within its noise floor of the baseline. `None` for the baseline.
+    #[serde(default)]
+    pub redness_recovered: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -112,6 +116,11 @@ pub struct AlignmentReport {
     /// `ok`, `poor` or `failed`.
     pub status: String,
     pub reason: Option<String>,
+    /// When the session could not be aligned directly onto the baseline: the session it was
+    /// aligned to instead, whose own transform was composed with it. The quality fields then
+    /// describe that neighbour alignment.
+    #[serde(default)]
+    pub via_session: Option<usize>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,6 +148,51 @@ pub struct MetricSeries {
     pub unit: String,
     /// One per session, in session order.
     pub values: Vec<MetricValue>,
+    /// How much the metric moves between two photos of an unchanged area; changes within it
+    /// are marked `within_noise`. `None` when not measured for this metric.
+    #[serde(default)]
+    pub noise_floor: Option<NoiseFloor>,
+    /// Robust trend over time; `None` with fewer than 3 dated sessions.
+    #[serde(default)]
+    pub trend: Option<Trend>,
+}
+
+/// A metric's repeatability (README "Repeatability"): a change is within noise when
+/// |delta_pct| ≤ `value` (`relative`) or |delta| ≤ `value` in the metric's unit (absolute, for
+/// metrics whose baseline may be near zero or that are angles/colour coordinates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFloor {
+    pub value: f64,
+    pub relative: bool,
+}
+
+impl NoiseFloor {
+    /// Whether a change (`delta`, and `delta_pct` against its reference) is within noise.
+    pub fn contains(&self, delta: f64, delta_pct: Option<f64>) -> bool {
+        if self.relative {
+            match delta_pct {
+                Some(p) => p.abs() <= self.value,
+                // A zero reference: only no change at all is within noise.
+                None => delta == 0.0,
+            }
+        } else {
+            delta.abs() <= self.value
+        }
+    }
+}
+
+/// Theil–Sen slope of the metric against the capture date, with Sen's 95% confidence interval.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trend {
+    /// Median pairwise slope, in the metric's unit per 30 days.
+    pub slope_per_30_days: f64,
+    /// 95% confidence interval of the slope (per 30 days); with few sessions it is the range of
+    /// the pairwise slopes.
+    pub ci95: [f64; 2],
+    /// Sessions used (those with a date).
+    pub sessions: usize,
+    /// The interval excludes zero: the metric is clearly moving.
+    pub clear: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -152,6 +206,13 @@ pub struct MetricValue {
     /// value − previous session's value (`None` for the baseline).
     pub delta_prev: Option<f64>,
     pub delta_prev_pct: Option<f64>,
+    /// The change against baseline is within the metric's noise floor (`None` for the
+    /// baseline or when the metric has no measured floor).
+    #[serde(default)]
+    pub within_noise: Option<bool>,
+    /// The same for the change against the previous session.
+    #[serde(default)]
+    pub within_noise_prev: Option<bool>,
 }
 
 /// Wall time of each stage, summed over sessions, in milliseconds.

@@ -80,6 +80,7 @@ fn fabricated(
                 correlation: 0.93 - 0.2 * (i - 1) as f64,
                 status: if i == 1 { "ok" } else { "poor" }.to_string(),
                 reason: (i == 2).then(|| "few inliers <50%".to_string()),
+                via_session: (i == 2).then_some(1),
             }),
             lighting: (i > 0).then(|| LightingReport {
                 gain: [1.02, 0.98, 1.0],
@@ -88,8 +89,13 @@ fn fabricated(
                 source: "plain_skin".into(),
             }),
             overlay: format!("overlay_{i:02}.png"),
+            redness_recovered: (i > 0).then_some(i == 2),
         })
         .collect();
+    let floor = NoiseFloor {
+        value: 3.0,
+        relative: true,
+    };
     let metrics = METRICS
         .iter()
         .map(|(name, unit, values)| MetricSeries {
@@ -106,9 +112,19 @@ fn fabricated(
                         delta_prev: (i > 0).then(|| values[i] - values[i - 1]),
                         delta_prev_pct: (i > 0 && values[i - 1] != 0.0)
                             .then(|| (values[i] - values[i - 1]) / values[i - 1] * 100.0),
+                        within_noise: (i > 0)
+                            .then(|| floor.contains(delta, Some(delta / values[0] * 100.0))),
+                        within_noise_prev: None,
                     }
                 })
                 .collect(),
+            noise_floor: Some(floor.clone()),
+            trend: (sessions >= 3).then(|| Trend {
+                slope_per_30_days: (values[2] - values[0]) / 2.0,
+                ci95: [values[2] - values[0], 0.0],
+                sessions: 3,
+                clear: false,
+            }),
         })
         .collect();
     let report = Report {
@@ -223,10 +239,13 @@ fn writes_every_output_atomically() {
         rows[4].iter().skip(3).take(5).collect::<Vec<_>>(),
         ["line_length_mm_per_cm2", "11.5", "mm per cm²", "-0.5", &pct]
     );
-    // roughness baseline is 0: delta_pct is empty, not "inf".
+    // -4.2 % is beyond the 3 % floor.
+    assert_eq!(&rows[4][8], "false");
+    // roughness baseline is 0: delta_pct is empty, not "inf", and any change from zero is
+    // beyond a relative floor.
     assert_eq!(
         rows[8].iter().skip(3).collect::<Vec<_>>(),
-        ["roughness", "0.25", "L*", "0.25", "", ""]
+        ["roughness", "0.25", "L*", "0.25", "", "false"]
     );
 
     // report.html: offline, escaped, one chart per metric.

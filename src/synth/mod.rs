@@ -52,6 +52,10 @@ pub struct SynthOptions {
     /// 0..=0.45 count as `None`.
     #[serde(default)]
     pub lesion_margin: Option<f64>,
+    /// Lesions stay as at the baseline in every session (repeatability studies: only pose,
+    /// lighting and noise change).
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 impl Default for SynthOptions {
@@ -66,6 +70,7 @@ impl Default for SynthOptions {
             interval_days: 42,
             jpeg_quality: 92,
             lesion_margin: None,
+            unchanged: false,
         }
     }
 }
@@ -267,7 +272,11 @@ fn plan_session(opts: &SynthOptions, world: &World, must_see: &[[f64; 2]], k: us
     } else {
         Lighting::draw(&mut rng)
     };
-    let les = Lesions::draw(&mut rng, world, k);
+    let mut les = Lesions::draw(&mut rng, world, k);
+    if opts.unchanged {
+        // Drawn anyway so that the random stream (and so the view and noise) is the same.
+        les = Lesions::draw(&mut rng, world, 0);
+    }
     Plan {
         later_to_baseline,
         lighting,

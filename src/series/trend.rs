@@ -1,0 +1,209 @@
+//! Changes over a series: per metric the change against baseline and previous session, the
+//! noise-floor marking, and a robust trend over time (Theil–Sen with Sen's interval).
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::measure::Metrics;
+use crate::report::{MetricSeries, MetricValue, Trend};
+
+use super::repeatability;
+
+/// Per metric: its value at each session, the changes, their noise marking and the trend.
+/// `dates[i]` is session i's capture date, if known.
+pub fn metric_series(metrics: &[Metrics], dates: &[Option<NaiveDate>]) -> Vec<MetricSeries> {
+    let named: Vec<Vec<(&'static str, f64, &'static str)>> =
+        metrics.iter().map(Metrics::named).collect();
+    let Some(first) = named.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|&(name, _, unit)| {
+            let series: Vec<f64> = named
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map_or(f64::NAN, |(_, v, _)| *v)
+                })
+                .collect();
+            let floor = repeatability::noise_floor(name);
+            let base = series[0];
+            let values = series
+                .iter()
+                .enumerate()
+                .map(|(i, &value)| {
+                    let prev = (i > 0).then(|| series[i - 1]);
+                    let delta = value - base;
+                    let delta_pct = pct(delta, base);
+                    let delta_prev = prev.map(|p| value - p);
+                    let delta_prev_pct = prev.and_then(|p| pct(value - p, p));
+                    MetricValue {
+                        session: i,
+                        value,
+                        delta,
+                        delta_pct,
+                        delta_prev,
+                        delta_prev_pct,
+                        within_noise: floor
+                            .as_ref()
+                            .filter(|_| i > 0)
+                            .map(|f| f.contains(delta, delta_pct)),
+                        within_noise_prev: floor
+                            .as_ref()
+                            .zip(delta_prev)
+                            .map(|(f, d)| f.contains(d, delta_prev_pct)),
+                    }
+                })
+                .collect();
+            MetricSeries {
+                name: name.to_string(),
+                unit: unit.to_string(),
+                values,
+                trend: trend(&series, dates),
+                noise_floor: floor,
+            }
+        })
+        .collect()
+}
+
+/// Whether redness is back within its noise floor of the baseline, per session (`None` for the
+/// baseline and when redness has no floor).
+pub fn redness_recovered(metrics: &[MetricSeries], session: usize) -> Option<bool> {
+    (session > 0).then_some(())?;
+    let redness = metrics.iter().find(|m| m.name == "redness_a")?;
+    redness.values.get(session)?.within_noise
+}
+
+fn pct(delta: f64, reference: f64) -> Option<f64> {
+    (reference.abs() > 1e-12 && delta.is_finite()).then(|| delta / reference * 100.0)
+}
+
+/// Theil–Sen slope per 30 days over the dated sessions, with Sen's 95% interval; `None` with
+/// fewer than 3 dated sessions or all on one day.
+pub fn trend(values: &[f64], dates: &[Option<NaiveDate>]) -> Option<Trend> {
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .zip(dates)
+        .filter_map(|(&v, d)| Some((f64::from(d.as_ref()?.num_days_from_ce()), v)))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    let n = points.len();
+    if n < 3 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    for (i, &(ti, yi)) in points.iter().enumerate() {
+        for &(tj, yj) in &points[i + 1..] {
+            if tj != ti {
+                slopes.push((yj - yi) / (tj - ti) * 30.0);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let count = slopes.len();
+    let median = if count % 2 == 1 {
+        slopes[count / 2]
+    } else {
+        (slopes[count / 2 - 1] + slopes[count / 2]) / 2.0
+    };
+    // Sen (1968): the interval runs between the slopes of rank (N ∓ C)/2, with
+    // C = z · √Var(S) and Var(S) = n(n−1)(2n+5)/18 (Kendall's S without ties).
+    let nf = n as f64;
+    let c = 1.96 * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
+    let lower_rank = ((count as f64 - c) / 2.0).floor();
+    let upper_rank = ((count as f64 + c) / 2.0).ceil();
+    let lower = if lower_rank >= 1.0 {
+        slopes[lower_rank as usize - 1]
+    } else {
+        slopes[0]
+    };
+    let upper = if (upper_rank as usize) < count {
+        slopes[upper_rank as usize]
+    } else {
+        slopes[count - 1]
+    };
+    Some(Trend {
+        slope_per_30_days: median,
+        ci95: [lower, upper],
+        sessions: n,
+        clear: lower > 0.0 || upper < 0.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days(offsets: &[i64]) -> Vec<Option<NaiveDate>> {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        offsets
+            .iter()
+            .map(|&d| Some(start + chrono::Duration::days(d)))
+            .collect()
+    }
+
+    #[test]
+    fn a_straight_line_gives_its_slope_and_a_tight_interval() {
+        // 2 units per 30 days, sessions 6 weeks apart.
+        let dates = days(&[0, 42, 84, 126, 168, 210]);
+        let values: Vec<f64> = [0.0, 42.0, 84.0, 126.0, 168.0, 210.0]
+            .iter()
+            .map(|d| 10.0 - d / 30.0 * 2.0)
+            .collect();
+        let t = trend(&values, &dates).unwrap();
+        assert!((t.slope_per_30_days + 2.0).abs() < 1e-9, "{t:?}");
+        assert!((t.ci95[0] + 2.0).abs() < 1e-9 && (t.ci95[1] + 2.0).abs() < 1e-9);
+        assert!(t.clear);
+        assert_eq!(t.sessions, 6);
+    }
+
+    #[test]
+    fn one_wild_session_does_not_move_the_robust_slope() {
+        let dates = days(&[0, 30, 60, 90, 120, 150, 180]);
+        let mut values: Vec<f64> = (0..7).map(|i| 5.0 + i as f64).collect();
+        values[3] = 100.0;
+        let t = trend(&values, &dates).unwrap();
+        assert!((t.slope_per_30_days - 1.0).abs() < 1e-9, "{t:?}");
+        assert!(t.ci95[0] <= 1.0 && t.ci95[1] >= 1.0);
+    }
+
+    #[test]
+    fn noise_without_direction_is_not_a_clear_trend() {
+        let dates = days(&[0, 40, 80, 120]);
+        let t = trend(&[5.0, 5.2, 4.9, 5.1], &dates).unwrap();
+        assert!(!t.clear, "{t:?}");
+        assert!(t.ci95[0] < 0.0 && t.ci95[1] > 0.0);
+    }
+
+    #[test]
+    fn too_few_dated_sessions_have_no_trend() {
+        assert!(trend(&[1.0, 2.0], &days(&[0, 30])).is_none());
+        let mut dates = days(&[0, 30, 60]);
+        dates[1] = None;
+        assert!(trend(&[1.0, 2.0, 3.0], &dates).is_none());
+        assert!(trend(&[1.0, 2.0, 3.0], &days(&[5, 5, 5])).is_none());
+    }
+
+    use crate::report::NoiseFloor;
+
+    #[test]
+    fn noise_floors_mark_changes_by_their_kind() {
+        let relative = NoiseFloor {
+            value: 3.0,
+            relative: true,
+        };
+        assert!(relative.contains(-0.2, Some(-2.5)));
+        assert!(!relative.contains(-0.2, Some(-3.5)));
+        assert!(!relative.contains(0.1, None));
+        let absolute = NoiseFloor {
+            value: 0.5,
+            relative: false,
+        };
+        assert!(absolute.contains(0.4, Some(40.0)));
+        assert!(!absolute.contains(-0.6, Some(-1.0)));
+    }
+}
