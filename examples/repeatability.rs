@@ -176,14 +176,18 @@ fn photos_in(dir: &Path, n: usize) -> Vec<PathBuf> {
     paths.into_iter().step_by(step).take(n).collect()
 }
 
-/// A baseline (the central 70 % of `original`) and a re-capture of the same skin through a
-/// random view (rotation ±8°, scale 0.92–1.08, shift ±4 %, slight perspective) with new
-/// exposure, white balance, a lighting gradient and sensor noise.
+/// A baseline (the central 70 % of `original`, shifted half a pixel so that it is resampled
+/// like the re-capture) and a re-capture of the same skin through a random view (rotation
+/// ±8°, scale 0.92–1.08, shift ±4 %, slight perspective) with new exposure, white balance, a
+/// lighting gradient and sensor noise.
 fn recapture(original: &Rgb, rng: &mut ChaCha8Rng) -> (Rgb, Rgb) {
     let (ow, oh) = (original.width() as f64, original.height() as f64);
     let (w, h) = ((ow * 0.7) as u32, (oh * 0.7) as u32);
     let (x0, y0) = ((ow - w as f64) / 2.0, (oh - h as f64) / 2.0);
-    let baseline = image::imageops::crop_imm(original, x0 as u32, y0 as u32, w, h).to_image();
+    let baseline = Rgb::from_fn(w, h, |x, y| {
+        let rgb = bilinear(original, x as f64 + x0 + 0.5, y as f64 + y0 + 0.5);
+        image::Rgb(rgb.map(|v| v.round().clamp(0.0, 255.0) as u8))
+    });
     let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
     // later pixel → baseline pixel, drawn until the whole later frame lies inside the original.
     let view = loop {

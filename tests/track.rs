@@ -187,7 +187,12 @@ fn the_same_photo_twice_is_zero_change() {
             m.name,
             m.values[1].delta
         );
+        // No change is within any noise floor, and the readout says the skin is as it was.
+        if m.noise_floor.is_some() {
+            assert_eq!(m.values[1].within_noise, Some(true), "{}", m.name);
+        }
     }
+    assert_eq!(report.sessions[1].redness_recovered, Some(true));
 }
 
 /// A series.csv chooses the sessions, their dates (over the photos' own), the baseline's scale
