@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod batch;
+pub mod calibration;
 pub mod definitions;
 pub mod error;
 pub mod inputs;

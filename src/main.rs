@@ -190,6 +190,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sessions,
             size,
             px_per_mm,
+            unchanged,
+            target_mm,
         } => {
             if sessions == 0 {
                 bail!("--sessions must be at least 1");
@@ -200,6 +202,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 width: size.0,
                 height: size.1,
                 px_per_mm,
+                unchanged,
+                target_mm,
                 ..Default::default()
             };
             let series = synth::generate(&opts);
@@ -327,6 +331,7 @@ fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> a
         roi: args.roi,
         reference_patch: args.reference_patch,
         full_paths: args.full_paths,
+        target_disc_mm: Some(args.target_mm),
         keep_order,
         ..Default::default()
     };

@@ -8,6 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::align::{self, AlignOptions, AlignStatus, Alignment};
+use crate::calibration::{self, Target};
 use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
@@ -15,7 +16,7 @@ use crate::load::{self, DateSource, LoadOptions, Photo};
 use crate::measure::{self, MeasureOptions};
 use crate::report::{
     AlignmentReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION, ScaleInfo,
-    SessionReport, SessionVisuals, StageTimings, ToolInfo,
+    SessionReport, SessionVisuals, StageTimings, TargetInfo, ToolInfo,
 };
 use crate::segment::Model;
 
@@ -39,6 +40,9 @@ pub struct SeriesOptions {
     pub name: Option<String>,
     /// Record full input paths instead of file names.
     pub full_paths: bool,
+    /// Diameter in mm of the calibration target's black disc (default
+    /// [`calibration::DEFAULT_DISC_MM`]).
+    pub target_disc_mm: Option<f64>,
     /// Measure the sessions in the given order (`compare BEFORE AFTER`) instead of by date.
     pub keep_order: bool,
     pub load: LoadOptions,
@@ -126,15 +130,17 @@ pub fn measure_photos(
 }
 
 /// Where the baseline's scale came from, and its value: the user's option wins over the
-/// series file.
+/// series file, which wins over a calibration target found in the baseline photo.
 pub fn baseline_scale(
     opts: &SeriesOptions,
     baseline: &SessionInput,
+    target: Option<&Target>,
 ) -> (Option<f64>, &'static str) {
-    match (opts.px_per_mm, baseline.px_per_mm) {
-        (Some(v), _) => (Some(v), "user"),
-        (None, Some(v)) => (Some(v), "series_file"),
-        (None, None) => (None, "none"),
+    match (opts.px_per_mm, baseline.px_per_mm, target) {
+        (Some(v), _, _) => (Some(v), "user"),
+        (None, Some(v), _) => (Some(v), "series_file"),
+        (None, None, Some(t)) => (Some(t.px_per_mm()), "calibration_target"),
+        (None, None, None) => (None, "none"),
     }
 }
 
@@ -167,7 +173,9 @@ pub fn measure_sessions(
         });
     };
     let (width, height) = baseline.image.dimensions();
-    let (px_per_mm, _) = baseline_scale(opts, &inputs[0]);
+    // Calibration targets: they give the scale and are not skin, so never measured.
+    let targets: Vec<Option<Target>> = photos.par_iter().map(|p| find_target(p, opts)).collect();
+    let scale = baseline_scale(opts, &inputs[0], targets[0].as_ref());
 
     // Align every later session onto the baseline. One that cannot be aligned directly is
     // aligned onto the nearest earlier session that was, and the two transforms composed
@@ -210,19 +218,31 @@ pub fn measure_sessions(
         .iter()
         .zip(inputs)
         .zip(&alignments)
-        .map(|((photo, input), alignment)| {
+        .zip(&targets)
+        .map(|(((photo, input), alignment), target)| {
             segment_session(
                 photo,
                 input,
                 alignment.as_ref().map(|(a, _)| a),
-                px_per_mm,
+                target.as_ref(),
+                scale,
                 (width, height),
                 model,
+                opts,
             )
         })
         .collect::<Result<_>>()?;
     timings.segment = ms(started);
-    measure_prepared(photos, inputs, &alignments, classes, model, opts, timings)
+    measure_prepared(
+        photos,
+        inputs,
+        &alignments,
+        classes,
+        &targets,
+        model,
+        opts,
+        timings,
+    )
 }
 
 // Per-session steps, separated from the series-wide measuring so that a caller (`batch`) can
@@ -231,6 +251,13 @@ pub fn measure_sessions(
 /// A later session's alignment onto the baseline, and the session it was chained through
 /// (`None`: aligned directly).
 pub type SessionAlignment = (Alignment, Option<usize>);
+
+/// The calibration target in a photo, if any: it gives the scale and is not skin, so it is
+/// never measured.
+pub fn find_target(photo: &Photo, opts: &SeriesOptions) -> Option<Target> {
+    let disc_mm = opts.target_disc_mm.unwrap_or(calibration::DEFAULT_DISC_MM);
+    calibration::find_target(&photo.image, disc_mm)
+}
 
 /// Aligns a later session directly onto the baseline (the result may have status failed).
 pub fn align_session(baseline: &Photo, photo: &Photo, opts: &SeriesOptions) -> Alignment {
@@ -258,29 +285,52 @@ pub fn chain(to_base: &Alignment, step: Alignment, via: usize) -> SessionAlignme
     (composed, Some(via))
 }
 
+/// The scale (px per mm) at which a session is segmented. `scale` is the series' (from
+/// [`baseline_scale`]); `target` the session's own calibration target.
+pub fn session_scale(
+    photo: &Photo,
+    input: &SessionInput,
+    alignment: Option<&Alignment>,
+    target: Option<&Target>,
+    scale: (Option<f64>, &'static str),
+    opts: &SeriesOptions,
+) -> Option<f64> {
+    let (px_per_mm, scale_source) = scale;
+    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+    // A session's own stated or measured scale wins (unless the user fixed the
+    // baseline's); otherwise the baseline's, carried through the alignment.
+    let own_target = (scale_source == "calibration_target")
+        .then(|| target.map(Target::px_per_mm))
+        .flatten();
+    match (alignment, input.px_per_mm, own_target) {
+        (Some(_), Some(own), _) if opts.px_per_mm.is_none() => Some(own),
+        (Some(_), None, Some(own)) => Some(own),
+        _ => px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
+    }
+}
+
 /// Segments one session's photo as the camera took it (resampling first would soften thin
-/// lines and widen them), at the model's scale for that photo — its own stated scale, else the
-/// series scale carried through its alignment — and brings the class map into the baseline
-/// frame (`baseline_size`) with nearest-neighbour sampling.
+/// lines and widen them), at the model's scale for that photo ([`session_scale`]), and brings
+/// the class map into the baseline frame (`baseline_size`) with nearest-neighbour sampling.
 ///
 /// # Errors
 /// [`Error::Segment`] when the model fails.
+#[allow(clippy::too_many_arguments)]
 pub fn segment_session(
     photo: &Photo,
     input: &SessionInput,
     alignment: Option<&Alignment>,
-    series_px_per_mm: Option<f64>,
+    target: Option<&Target>,
+    scale: (Option<f64>, &'static str),
     baseline_size: (u32, u32),
     model: &Model,
+    opts: &SeriesOptions,
 ) -> Result<ClassMap> {
     let (width, height) = baseline_size;
     let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
+    let session_px_per_mm = session_scale(photo, input, alignment, target, scale, opts);
     let own = model
-        .segment(
-            &photo.image,
-            session_scale(photo, input, alignment, series_px_per_mm),
-            &photo.name,
-        )?
+        .segment(&photo.image, session_px_per_mm, &photo.name)?
         .classes;
     Ok(if h == Homography::IDENTITY {
         own
@@ -289,33 +339,20 @@ pub fn segment_session(
     })
 }
 
-/// The scale (px per mm) at which a session is segmented: its own stated scale wins;
-/// otherwise the baseline's, carried through the alignment. `None` without a scale.
-pub fn session_scale(
-    photo: &Photo,
-    input: &SessionInput,
-    alignment: Option<&Alignment>,
-    series_px_per_mm: Option<f64>,
-) -> Option<f64> {
-    let h = alignment.map_or(Homography::IDENTITY, |a| a.later_to_baseline);
-    match (alignment, input.px_per_mm) {
-        (Some(_), Some(own)) => Some(own),
-        _ => series_px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
-    }
-}
-
 /// The series-wide part of [`measure_sessions`]: from each session's alignment (`None` for
-/// the baseline, `photos[0]`) and class map in the baseline frame, warps the photos, finds the
-/// common region, matches lighting, measures and builds the report. `timings.align` gains the
-/// warping time.
+/// the baseline, `photos[0]`), class map in the baseline frame and calibration target, warps
+/// the photos, finds the common region, matches lighting, measures and builds the report.
+/// `timings.align` gains the warping time.
 ///
 /// # Errors
 /// Mismatched lengths, no common region, an ROI or reference patch outside the frame.
+#[allow(clippy::too_many_arguments)]
 pub fn measure_prepared(
     photos: &[Photo],
     inputs: &[SessionInput],
     alignments: &[Option<SessionAlignment>],
     classes: Vec<ClassMap>,
+    targets: &[Option<Target>],
     model: &Model,
     opts: &SeriesOptions,
     mut timings: StageTimings,
@@ -326,23 +363,21 @@ pub fn measure_prepared(
             reason: "no photos given".into(),
         });
     };
-    if inputs.len() != photos.len()
-        || alignments.len() != photos.len()
-        || classes.len() != photos.len()
-    {
+    let n = photos.len();
+    if inputs.len() != n || alignments.len() != n || classes.len() != n || targets.len() != n {
         return Err(Error::Input {
             path: baseline.path.clone(),
             reason: format!(
-                "{} photos but {} inputs, {} alignments, {} class maps",
-                photos.len(),
+                "{n} photos but {} inputs, {} alignments, {} class maps, {} targets",
                 inputs.len(),
                 alignments.len(),
-                classes.len()
+                classes.len(),
+                targets.len()
             ),
         });
     }
     let (width, height) = baseline.image.dimensions();
-    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
+    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0], targets[0].as_ref());
     let started = Instant::now();
     let warped: Vec<(Rgb, Mask)> = photos
         .par_iter()
@@ -365,12 +400,22 @@ pub fn measure_prepared(
         .collect();
     timings.align += ms(started);
 
-    let region = common_region(
+    let mut region = common_region(
         warped.iter().map(|(_, valid)| valid),
         width,
         height,
         opts.roi,
     )?;
+    for (target, alignment) in targets.iter().zip(alignments) {
+        let Some(t) = target else { continue };
+        let h = alignment
+            .as_ref()
+            .map_or(Homography::IDENTITY, |(a, _)| a.later_to_baseline);
+        if let Some(centre) = h.apply(t.centre.0, t.centre.1) {
+            let radius = t.exclusion_radius_px() * h.local_scale(t.centre.0, t.centre.1);
+            exclude_disc(&mut region, centre, radius);
+        }
+    }
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
@@ -476,6 +521,11 @@ pub fn measure_prepared(
         scale: ScaleInfo {
             px_per_mm,
             source: scale_source.into(),
+            target: targets[0].as_ref().map(|t| TargetInfo {
+                centre: [t.centre.0, t.centre.1],
+                diameter_px: t.diameter_px,
+                diameter_mm: t.diameter_mm,
+            }),
         },
         roi: opts.roi,
         common_region: RegionInfo {
@@ -570,6 +620,22 @@ fn common_region<'a>(
         }
     }
     Ok(trimmed)
+}
+
+/// Removes a disc (a calibration target's label) from the measured region.
+fn exclude_disc(region: &mut Mask, (cx, cy): (f64, f64), radius: f64) {
+    let (w, h) = region.dimensions();
+    let x0 = (cx - radius).floor().max(0.0) as u32;
+    let y0 = (cy - radius).floor().max(0.0) as u32;
+    let x1 = ((cx + radius).ceil().max(0.0) as u32).min(w);
+    let y1 = ((cy + radius).ceil().max(0.0) as u32).min(h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            if (x as f64 - cx).hypot(y as f64 - cy) <= radius {
+                region.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+    }
 }
 
 /// A rectangle given on the command line must lie inside the baseline frame.

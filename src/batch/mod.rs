@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::align::{AlignStatus, Alignment};
+use crate::calibration::Target;
 use crate::definitions::ClassMap;
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
@@ -219,18 +220,12 @@ fn align_key(opts: &SeriesOptions) -> String {
     ))
 }
 
-/// What a series' report depends on besides its photos.
+/// What a series' report depends on besides its photos: the tool version, every option and
+/// the model.
 fn settings_key(opts: &SeriesOptions, model: &Model) -> String {
     short_hash(&format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}|{}",
+        "{}|{opts:?}|{}|{}",
         crate::VERSION,
-        opts.px_per_mm,
-        opts.roi,
-        opts.reference_patch,
-        opts.measure,
-        opts.full_paths,
-        opts.align,
-        opts.load,
         model.sha256(),
         model.tile_size()
     ))
@@ -520,16 +515,30 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     let started = Instant::now();
     let baseline = &sessions[0].0;
     let baseline_sha = listed[baseline.listed].sha256.clone().unwrap_or_default();
-    let (series_ppm, _) = series::baseline_scale(ctx.opts, &listed[baseline.listed].input);
+    let targets: Vec<Option<Target>> = sessions
+        .par_iter()
+        .map(|(u, _)| series::find_target(&u.photo, ctx.opts))
+        .collect();
+    let scale = series::baseline_scale(
+        ctx.opts,
+        &listed[baseline.listed].input,
+        targets[0].as_ref(),
+    );
     let baseline_size = baseline.photo.image.dimensions();
     let classes: Vec<std::result::Result<(ClassMap, bool), String>> = sessions
         .par_iter()
-        .map(|(u, alignment)| {
+        .zip(&targets)
+        .map(|((u, alignment), target)| {
             let l = &listed[u.listed];
             let sha = l.sha256.clone().unwrap_or_default();
             let alignment = alignment.as_ref().map(|(a, _)| a);
-            let scale = scale_key(series::session_scale(
-                &u.photo, &l.input, alignment, series_ppm,
+            let scale_text = scale_key(series::session_scale(
+                &u.photo,
+                &l.input,
+                alignment,
+                target.as_ref(),
+                scale,
+                ctx.opts,
             ));
             // The class map is warped by the homography, which may come through a chain:
             // key it by its exact value.
@@ -543,7 +552,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 baseline_sha256: &baseline_sha,
                 settings: &settings,
                 model_sha256: ctx.model.sha256(),
-                scale: &scale,
+                scale: &scale_text,
             };
             let cached = ctx.db(|db| db.segmentation(&seg_key))?;
             let ok_row = db::PhotoRow {
@@ -565,9 +574,11 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 &u.photo,
                 &l.input,
                 alignment,
-                series_ppm,
+                target.as_ref(),
+                scale,
                 baseline_size,
                 ctx.model,
+                ctx.opts,
             );
             let result = match computed {
                 Ok(classes) => {
@@ -599,10 +610,12 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     let mut kept_classes = Vec::new();
     let mut kept_names = Vec::new();
     let mut kept_listed = Vec::new();
+    let mut kept_targets = Vec::new();
     let mut baseline_failed = None;
     // Session index before → after leaving out photos that could not be segmented.
     let mut new_index = vec![None; sessions.len()];
-    for (i, ((u, alignment), c)) in sessions.into_iter().zip(classes).enumerate() {
+    let sessions_targets = sessions.into_iter().zip(targets);
+    for (i, (((u, alignment), target), c)) in sessions_targets.zip(classes).enumerate() {
         match c {
             Ok((classes, new)) => {
                 new_index[i] = Some(kept_photos.len());
@@ -615,6 +628,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 kept_photos.push(u.photo);
                 kept_alignments.push(alignment);
                 kept_classes.push(classes);
+                kept_targets.push(target);
             }
             Err(reason) => {
                 if i == 0 {
@@ -645,6 +659,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 &kept_inputs,
                 &kept_alignments,
                 kept_classes,
+                &kept_targets,
                 ctx.model,
                 &opts,
                 timings,
