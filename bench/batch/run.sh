@@ -2,15 +2,17 @@
 # Batch benchmark (not a test): photos per minute of `skintrack batch` on 3-megapixel photos
 # with 1 and 2 worker threads (the scaling ratio), peak memory of each (/usr/bin/time -v), and
 # peak memory of a 1000-photo batch (small photos: memory must not grow with the photo count).
-# Usage: bash bench/batch/run.sh [PROFILE] [SERIES_3MP] [SERIES_1000]
+# Usage: [SKINTRACK_BIN=BINARY] bash bench/batch/run.sh [PROFILE] [SERIES_3MP] [SERIES_1000]
 #   PROFILE: dev (default, what README builds) or release; SERIES_3MP: series of 3 sessions at
-#   2000×1500 (default 6 = 18 photos); SERIES_1000: series of 5 sessions at 640×480 (default 200).
+#   2000×1500 (default 6 = 18 photos); SERIES_1000: series of 5 sessions at 320×240 (default 200).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 profile=${1:-dev}
 series3=${2:-6}
 series1000=${3:-200}
-if [ "$profile" = release ]; then cargo build --locked --release --quiet; bin=target/release/skintrack
+# SKINTRACK_BIN=path skips the build (e.g. the binary `cargo test` already built).
+if [ -n "${SKINTRACK_BIN:-}" ]; then bin=$SKINTRACK_BIN
+elif [ "$profile" = release ]; then cargo build --locked --release --quiet; bin=${CARGO_TARGET_DIR:-target}/release/skintrack
 else cargo build --locked --quiet; bin=${CARGO_TARGET_DIR:-target}/debug/skintrack; fi
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 1; }
 work=$(mktemp -d)
@@ -51,10 +53,10 @@ done
 python3 -c "print(f'-- scaling 1 → 2 threads: {${rate[2]} / ${rate[1]}:.2f}×')"
 
 rm -rf "$work/clinic3" "$work/out3"
-make_clinic "$work/clinic1000" "$series1000" 5 640x480
+make_clinic "$work/clinic1000" "$series1000" 5 320x240
 n=$((series1000 * 5))
 read -r wall rss < <(measure "$bin" batch "$work/clinic1000" --out "$work/out1000" --quiet)
-echo "-- $n photos (640×480, $series1000 series × 5): ${wall} s, $(python3 -c "print(f'{$n / $wall * 60:.0f}')") photos/min, peak RSS ${rss} MiB"
+echo "-- $n photos (320×240, $series1000 series × 5): ${wall} s, $(python3 -c "print(f'{$n / $wall * 60:.0f}')") photos/min, peak RSS ${rss} MiB"
 echo "   database $(du -m "$work/out1000/skintrack.db" | cut -f1) MiB"
 # The same again: nothing to do.
 read -r wall rss < <(measure "$bin" batch "$work/clinic1000" --out "$work/out1000" --quiet)
