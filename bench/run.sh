@@ -27,6 +27,12 @@ echo "-- compare, 2 × 12 MP (4000×3000):"
 echo "   $(peak "$bin" compare "${photos[0]}" "${photos[1]}" --px-per-mm 50 --out "$work/out12")"
 echo "   stages: $(stage_times "$work/out12/report.json")"
 
+# Issue 6: memory of a 24-megapixel photo (target: peak under 1.5 GB).
+"$bin" synth --out "$work/p24" --seed 11 --sessions 2 --size 6000x4000 --px-per-mm 50 >/dev/null
+photos24=("$work"/p24/*.jpg)
+echo "-- analyze, 1 × 24 MP (6000×4000): $(peak "$bin" analyze "${photos24[0]}" --px-per-mm 50 --out "$work/out24a")"
+echo "-- compare, 2 × 24 MP: $(peak "$bin" compare "${photos24[0]}" "${photos24[1]}" --px-per-mm 50 --out "$work/out24c")"
+
 "$bin" synth --out "$work/p2" --seed 12 --sessions 1 --size 1600x1200 --px-per-mm 20 >/dev/null
 photo=$(ls "$work"/p2/*.jpg)
 for threads in 1 2; do

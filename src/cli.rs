@@ -52,6 +52,12 @@ pub enum Command {
         size: (u32, u32),
         #[arg(long, default_value_t = 20.0)]
         px_per_mm: f64,
+        /// Lesions stay as at the baseline (repeatability studies).
+        #[arg(long)]
+        unchanged: bool,
+        /// Put a calibration target with a black disc of this diameter (mm) in the frame.
+        #[arg(long, value_parser = parse_positive)]
+        target_mm: Option<f64>,
     },
     /// Inspect the segmentation model.
     Model {
@@ -64,6 +70,9 @@ pub enum Command {
 pub enum ModelCommand {
     /// Show the manifest of a model (default: the shipped one) and verify its checksum.
     Info { path: Option<PathBuf> },
+    /// Check a model (the .onnx, its manifest NAME.json beside it) against its manifest and
+    /// run it on one tile.
+    Check { path: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -71,9 +80,13 @@ pub struct MeasureArgs {
     /// Output folder (created if missing).
     #[arg(long, default_value = "skintrack-out")]
     pub out: PathBuf,
-    /// Physical scale of the baseline photo, pixels per millimetre.
+    /// Physical scale of the baseline photo, pixels per millimetre. Without it (and without a
+    /// series file's), a calibration target in the baseline photo gives the scale.
     #[arg(long, value_parser = parse_positive)]
     pub px_per_mm: Option<f64>,
+    /// Diameter in mm of the calibration target's black disc (README "Physical scale").
+    #[arg(long, value_parser = parse_positive, default_value_t = 10.0)]
+    pub target_mm: f64,
     /// ONNX model (its manifest NAME.json beside it). Default: the shipped model.
     #[arg(long)]
     pub model: Option<PathBuf>,

@@ -5,6 +5,7 @@
 //! test and training images with exact truth.
 
 pub mod align;
+pub mod calibration;
 pub mod definitions;
 pub mod error;
 pub mod inputs;

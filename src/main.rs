@@ -155,6 +155,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             sessions,
             size,
             px_per_mm,
+            unchanged,
+            target_mm,
         } => {
             if sessions == 0 {
                 bail!("--sessions must be at least 1");
@@ -165,6 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 width: size.0,
                 height: size.1,
                 px_per_mm,
+                unchanged,
+                target_mm,
                 ..Default::default()
             };
             let series = synth::generate(&opts);
@@ -206,6 +210,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Model {
+            command: ModelCommand::Check { path },
+        } => {
+            let report = segment::check(&path)?;
+            let m = &report.manifest;
+            let tile = m.tile.size;
+            println!(
+                "model check: OK  {} ({} {})",
+                path.display(),
+                m.name,
+                m.version
+            );
+            println!("sha256    {} (verified)", m.sha256);
+            println!(
+                "input     '{}' float32 {} {}, {tile}×{tile} tiles",
+                m.input.name, m.input.layout, m.input.color
+            );
+            println!(
+                "output    '{}' float32 {}, {} classes {:?}: {:?} per tile, all finite",
+                m.output.name,
+                m.output.kind,
+                m.output.classes.len(),
+                m.output.classes,
+                report.output_shape
+            );
+            if let (Some((diff, tol)), Some(r)) = (report.reference, &m.reference) {
+                println!(
+                    "reference {} reproduced, max |diff| {diff:.1e} (tolerance {tol:.0e})",
+                    r.output_f32le
+                );
+            }
+            println!(
+                "speed     {:.1} ms for one tile on one thread ({:.0} ms per tile megapixel)",
+                report.tile_ms,
+                report.tile_ms * 1e6 / (tile as f64 * tile as f64)
+            );
+            Ok(())
+        }
     }
 }
 
@@ -225,6 +267,7 @@ fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> a
         roi: args.roi,
         reference_patch: args.reference_patch,
         full_paths: args.full_paths,
+        target_disc_mm: Some(args.target_mm),
         keep_order,
         ..Default::default()
     };

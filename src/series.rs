@@ -8,6 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::align::{self, AlignOptions, AlignStatus, Alignment};
+use crate::calibration::{self, Target};
 use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
@@ -15,7 +16,7 @@ use crate::load::{self, DateSource, LoadOptions, Photo};
 use crate::measure::{self, MeasureOptions};
 use crate::report::{
     AlignmentReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION, ScaleInfo,
-    SessionReport, SessionVisuals, StageTimings, ToolInfo,
+    SessionReport, SessionVisuals, StageTimings, TargetInfo, ToolInfo,
 };
 use crate::segment::Model;
 
@@ -39,6 +40,9 @@ pub struct SeriesOptions {
     pub name: Option<String>,
     /// Record full input paths instead of file names.
     pub full_paths: bool,
+    /// Diameter in mm of the calibration target's black disc (default
+    /// [`calibration::DEFAULT_DISC_MM`]).
+    pub target_disc_mm: Option<f64>,
     /// Measure the sessions in the given order (`compare BEFORE AFTER`) instead of by date.
     pub keep_order: bool,
     pub load: LoadOptions,
@@ -126,12 +130,17 @@ pub fn measure_photos(
 }
 
 /// Where the baseline's scale came from, and its value: the user's option wins over the
-/// series file.
-fn baseline_scale(opts: &SeriesOptions, baseline: &SessionInput) -> (Option<f64>, &'static str) {
-    match (opts.px_per_mm, baseline.px_per_mm) {
-        (Some(v), _) => (Some(v), "user"),
-        (None, Some(v)) => (Some(v), "series_file"),
-        (None, None) => (None, "none"),
+/// series file, which wins over a calibration target found in the baseline photo.
+fn baseline_scale(
+    opts: &SeriesOptions,
+    baseline: &SessionInput,
+    target: Option<&Target>,
+) -> (Option<f64>, &'static str) {
+    match (opts.px_per_mm, baseline.px_per_mm, target) {
+        (Some(v), _, _) => (Some(v), "user"),
+        (None, Some(v), _) => (Some(v), "series_file"),
+        (None, None, Some(t)) => (Some(t.px_per_mm()), "calibration_target"),
+        (None, None, None) => (None, "none"),
     }
 }
 
@@ -164,7 +173,13 @@ pub fn measure_sessions(
         });
     };
     let (width, height) = baseline.image.dimensions();
-    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0]);
+    // Calibration targets: they give the scale and are not skin, so never measured.
+    let disc_mm = opts.target_disc_mm.unwrap_or(calibration::DEFAULT_DISC_MM);
+    let targets: Vec<Option<Target>> = photos
+        .par_iter()
+        .map(|p| calibration::find_target(&p.image, disc_mm))
+        .collect();
+    let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0], targets[0].as_ref());
 
     // Align every later session onto the baseline. One that cannot be aligned directly is
     // aligned onto the nearest earlier session that was, and the two transforms composed
@@ -236,12 +251,22 @@ pub fn measure_sessions(
         .collect();
     timings.align = ms(started);
 
-    let region = common_region(
+    let mut region = common_region(
         warped.iter().map(|(_, valid)| valid),
         width,
         height,
         opts.roi,
     )?;
+    for (target, alignment) in targets.iter().zip(&alignments) {
+        let Some(t) = target else { continue };
+        let h = alignment
+            .as_ref()
+            .map_or(Homography::IDENTITY, |(a, _)| a.later_to_baseline);
+        if let Some(centre) = h.apply(t.centre.0, t.centre.1) {
+            let radius = t.exclusion_radius_px() * h.local_scale(t.centre.0, t.centre.1);
+            exclude_disc(&mut region, centre, radius);
+        }
+    }
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
@@ -258,14 +283,21 @@ pub fn measure_sessions(
         .iter()
         .zip(inputs)
         .zip(&alignments)
-        .map(|((photo, input), alignment)| {
+        .zip(&targets)
+        .map(|(((photo, input), alignment), target)| {
             let h = alignment
                 .as_ref()
                 .map_or(Homography::IDENTITY, |(a, _)| a.later_to_baseline);
             // A session's own stated scale wins; otherwise the baseline's, carried through
             // the alignment.
-            let session_px_per_mm = match (alignment, input.px_per_mm) {
-                (Some(_), Some(own)) => Some(own),
+            // A session's own stated or measured scale wins (unless the user fixed the
+            // baseline's); otherwise the baseline's, carried through the alignment.
+            let own_target = (scale_source == "calibration_target")
+                .then(|| target.as_ref().map(Target::px_per_mm))
+                .flatten();
+            let session_px_per_mm = match (alignment, input.px_per_mm, own_target) {
+                (Some(_), Some(own), _) if opts.px_per_mm.is_none() => Some(own),
+                (Some(_), None, Some(own)) => Some(own),
                 _ => px_per_mm.map(|ppm| ppm / area_scale(&h, &photo.image)),
             };
             let own = model
@@ -377,6 +409,11 @@ pub fn measure_sessions(
         scale: ScaleInfo {
             px_per_mm,
             source: scale_source.into(),
+            target: targets[0].as_ref().map(|t| TargetInfo {
+                centre: [t.centre.0, t.centre.1],
+                diameter_px: t.diameter_px,
+                diameter_mm: t.diameter_mm,
+            }),
         },
         roi: opts.roi,
         common_region: RegionInfo {
@@ -471,6 +508,22 @@ fn common_region<'a>(
         }
     }
     Ok(trimmed)
+}
+
+/// Removes a disc (a calibration target's label) from the measured region.
+fn exclude_disc(region: &mut Mask, (cx, cy): (f64, f64), radius: f64) {
+    let (w, h) = region.dimensions();
+    let x0 = (cx - radius).floor().max(0.0) as u32;
+    let y0 = (cy - radius).floor().max(0.0) as u32;
+    let x1 = ((cx + radius).ceil().max(0.0) as u32).min(w);
+    let y1 = ((cy + radius).ceil().max(0.0) as u32).min(h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            if (x as f64 - cx).hypot(y as f64 - cy) <= radius {
+                region.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+    }
 }
 
 /// A rectangle given on the command line must lie inside the baseline frame.

@@ -187,7 +187,12 @@ fn the_same_photo_twice_is_zero_change() {
             m.name,
             m.values[1].delta
         );
+        // No change is within any noise floor, and the readout says the skin is as it was.
+        if m.noise_floor.is_some() {
+            assert_eq!(m.values[1].within_noise, Some(true), "{}", m.name);
+        }
     }
+    assert_eq!(report.sessions[1].redness_recovered, Some(true));
 }
 
 /// A series.csv chooses the sessions, their dates (over the photos' own), the baseline's scale
@@ -238,6 +243,64 @@ fn a_series_file_sets_dates_scale_and_notes() {
     for i in 0..2 {
         let true_mm2 = truth.sessions[i].scar_area_mm2;
         let err = (mm2.values[i].value - true_mm2) / true_mm2;
+        assert!(err.abs() < 0.10, "session {i}: scar mm² off by {err:.3}");
+    }
+}
+
+/// A calibration target in the frame gives the scale when none is given, and is not measured.
+#[test]
+fn a_calibration_target_gives_the_scale() {
+    use skintrack::synth::{SynthOptions, generate, write_series};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SynthOptions {
+        seed: 31,
+        sessions: 2,
+        width: 1200,
+        height: 900,
+        px_per_mm: 12.0,
+        target_mm: Some(8.0),
+        ..Default::default()
+    };
+    write_series(&generate(&opts), dir.path()).unwrap();
+    let truth = common::truth(dir.path());
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .arg("track")
+        .arg(dir.path())
+        .args(["--target-mm", "8", "--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report.scale.source, "calibration_target");
+    let ppm = report.scale.px_per_mm.unwrap();
+    assert!((ppm - 12.0).abs() / 12.0 < 0.01, "px/mm {ppm}");
+    let target = report.scale.target.as_ref().unwrap();
+    // Placed in the middle of the lesion-free band at the left edge (18 % of the width).
+    assert!(
+        (target.centre[0] - 0.09 * 1200.0).abs() < 2.0,
+        "{:?}",
+        target.centre
+    );
+    assert!(
+        (target.centre[1] - 449.5).abs() < 2.0,
+        "{:?}",
+        target.centre
+    );
+    // The black disc is not a scar: areas in mm² agree with the truth.
+    let mm2 = metric(&report, "scar_area_mm2");
+    for (i, t) in truth.sessions.iter().enumerate() {
+        let err = (mm2.values[i].value - t.scar_area_mm2) / t.scar_area_mm2;
+        eprintln!(
+            "session {i}: scar {:.2} mm² vs {:.2}",
+            mm2.values[i].value, t.scar_area_mm2
+        );
         assert!(err.abs() < 0.10, "session {i}: scar mm² off by {err:.3}");
     }
 }

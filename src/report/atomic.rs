@@ -1,6 +1,6 @@
 //! Atomic file writing: takes a path and bytes, gives a file that is either the old one or the
 //! complete new one, never a half-written mix (a crash or a full disk leaves only a stray
-//! `NAME.tmp-<pid>` at worst, which the next successful write of the same name replaces).
+//! `NAME.tmp-<pid>` at worst, which [`remove_stale_temporaries`] clears on the next run).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -49,6 +49,29 @@ fn temporary_path(path: &Path) -> Option<PathBuf> {
     Some(path.with_file_name(tmp_name))
 }
 
+/// Removes `NAME.tmp-<pid>` files that a killed earlier run left in `dir` for any of `names`
+/// (never files of another name). Best effort: a file that cannot be removed is left alone.
+pub fn remove_stale_temporaries(dir: &Path, names: &[&str]) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let stale = names.iter().any(|name| {
+            file_name
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(".tmp-"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Makes the rename itself durable. Best effort: not every platform can open a folder.
 fn sync_parent(path: &Path) {
     #[cfg(unix)]
@@ -82,6 +105,27 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn stale_temporaries_of_our_names_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "a.json.tmp-123",
+            "a.json.tmp-x",
+            "b.txt.tmp-9",
+            "a.json",
+            "c.tmp-1",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_stale_temporaries(dir.path(), &["a.json", "c"]);
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.json", "a.json.tmp-x", "b.txt.tmp-9"]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod html;
 mod json;
 mod overlay;
 
-pub use atomic::write_atomic;
+pub use atomic::{remove_stale_temporaries, write_atomic};
 pub use overlay::{LINE_COLOUR, SCAR_COLOUR, draw_overlay};
 
 /// File names in the output folder (overlays are named per session by `SessionReport::overlay`).
@@ -61,8 +61,23 @@ pub struct ModelInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScaleInfo {
     pub px_per_mm: Option<f64>,
-    /// `user` (--px-per-mm), `series_file` (the baseline's row), `none`.
+    /// `user` (--px-per-mm), `series_file` (the baseline's row), `calibration_target` (found
+    /// in the baseline photo), `none`.
     pub source: String,
+    /// The calibration target found in the baseline photo (excluded from measuring whatever
+    /// the scale's source).
+    #[serde(default)]
+    pub target: Option<TargetInfo>,
+}
+
+/// A calibration target (black disc on a white label) found in the baseline photo.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Disc centre, baseline pixels.
+    pub centre: [f64; 2],
+    pub diameter_px: f64,
+    /// The disc's stated diameter.
+    pub diameter_mm: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -265,6 +280,9 @@ pub fn write_all(report: &Report, visuals: &[SessionVisuals], out_dir: &Path) ->
         path: out_dir.to_path_buf(),
         reason: format!("cannot create folder: {e}"),
     })?;
+    let mut names = vec![JSON_FILE, CSV_FILE, HTML_FILE];
+    names.extend(report.sessions.iter().map(|s| s.overlay.as_str()));
+    remove_stale_temporaries(out_dir, &names);
     for session in &report.sessions {
         if !is_plain_file_name(&session.overlay) {
             return Err(fail(

@@ -143,6 +143,7 @@ fn fabricated(
         scale: ScaleInfo {
             px_per_mm: Some(12.5),
             source: "user".to_string(),
+            target: None,
         },
         roi: Some([4, 4, width - 8, height - 8]),
         common_region: RegionInfo {

@@ -52,6 +52,11 @@ pub struct SynthOptions {
     /// 0..=0.45 count as `None`.
     #[serde(default)]
     pub lesion_margin: Option<f64>,
+    /// Draw a calibration target (README "Physical scale": a black disc of this diameter in mm
+    /// on a white label 1.6× as wide) in the lesion-free band at the left edge of the
+    /// baseline frame, seen by every session.
+    #[serde(default)]
+    pub target_mm: Option<f64>,
     /// Lesions stay as at the baseline in every session (repeatability studies: only pose,
     /// lighting and noise change).
     #[serde(default)]
@@ -71,6 +76,7 @@ impl Default for SynthOptions {
             jpeg_quality: 92,
             lesion_margin: None,
             unchanged: false,
+            target_mm: None,
         }
     }
 }
@@ -290,7 +296,11 @@ fn plan_session(opts: &SynthOptions, world: &World, must_see: &[[f64; 2]], k: us
 pub fn generate(opts: &SynthOptions) -> SynthSeries {
     let (w, h) = (opts.width, opts.height);
     let (world, skin_rgb, skin_ita_deg) = draw_world(opts);
-    let must_see = world.key_points();
+    let mut must_see = world.key_points();
+    let target = opts.target_mm.map(|mm| CalibrationTarget::place(opts, mm));
+    if let Some(t) = &target {
+        must_see.extend(t.corners());
+    }
     let sessions = (0..opts.sessions)
         .map(|k| {
             let Plan {
@@ -302,10 +312,10 @@ pub fn generate(opts: &SynthOptions) -> SynthSeries {
             let (image, classes) = render(
                 &world,
                 &les,
+                target.as_ref(),
                 &later_to_baseline,
                 &lighting,
-                w,
-                h,
+                (w, h),
                 noise_seed,
             );
             let classes_in_baseline = if k == 0 {
@@ -354,10 +364,10 @@ pub fn generate(opts: &SynthOptions) -> SynthSeries {
 fn render(
     world: &World,
     les: &Lesions,
+    target: Option<&CalibrationTarget>,
     view: &Homography,
     light: &Lighting,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
     noise_seed: u64,
 ) -> (Rgb, ClassMap) {
     let (mut img, mut lab) = (Rgb::new(w, h), ClassMap::new(w, h));
@@ -388,7 +398,10 @@ fn render(
                 let Some(centre) = map(uf, vf) else { continue };
                 let subs = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
                     .map(|(du, dv)| map(uf + du, vf + dv).unwrap_or(centre));
-                let mut c = world.colour(les, centre, &subs);
+                let mut c = match target {
+                    Some(t) if t.near(centre) => t.colour(centre, &subs),
+                    _ => world.colour(les, centre, &subs),
+                };
                 if !unit_gain {
                     for k in 0..3 {
                         c[k] =
@@ -399,7 +412,11 @@ fn render(
                 for k in 0..3 {
                     row[3 * u + k] = (c[k] + shade) as f32;
                 }
-                labels[u] = world.label(les, centre[0], centre[1]);
+                labels[u] = if target.is_some_and(|t| t.near(centre)) {
+                    0
+                } else {
+                    world.label(les, centre[0], centre[1])
+                };
             }
         });
     blur(&mut colour, wu, light.blur_sigma_px);
@@ -415,6 +432,66 @@ fn render(
             }
         });
     (img, lab)
+}
+
+/// A calibration target in the baseline frame: black disc on a white square label.
+struct CalibrationTarget {
+    centre: [f64; 2],
+    disc_radius: f64,
+    half_label: f64,
+}
+
+impl CalibrationTarget {
+    /// Middle of the lesion-free band at the left edge: every view keeps it in frame.
+    fn place(opts: &SynthOptions, disc_mm: f64) -> CalibrationTarget {
+        let margin = opts.effective_lesion_margin() * opts.width as f64;
+        let disc = disc_mm.clamp(0.5, 100.0) * opts.px_per_mm;
+        CalibrationTarget {
+            centre: [margin / 2.0, opts.height as f64 / 2.0],
+            disc_radius: disc / 2.0,
+            half_label: 0.8 * disc,
+        }
+    }
+
+    fn corners(&self) -> [[f64; 2]; 4] {
+        let ([x, y], r) = (self.centre, self.half_label);
+        [
+            [x - r, y - r],
+            [x + r, y - r],
+            [x - r, y + r],
+            [x + r, y + r],
+        ]
+    }
+
+    /// On the label or within a pixel of it (where its edge blends into the skin).
+    fn near(&self, p: [f64; 2]) -> bool {
+        (p[0] - self.centre[0]).abs() <= self.half_label + 1.0
+            && (p[1] - self.centre[1]).abs() <= self.half_label + 1.0
+    }
+
+    /// Colour averaged over the pixel centre and its sub-samples, so the disc's edge is
+    /// anti-aliased and its area exact on average; label edges blend into plain skin tone.
+    fn colour(&self, centre: [f64; 2], subs: &[[f64; 2]; 4]) -> [f64; 3] {
+        let skin = [0.78, 0.6, 0.52];
+        let at = |p: [f64; 2]| {
+            let (dx, dy) = (p[0] - self.centre[0], p[1] - self.centre[1]);
+            if dx.hypot(dy) < self.disc_radius {
+                [0.09, 0.09, 0.1]
+            } else if dx.abs() < self.half_label && dy.abs() < self.half_label {
+                [0.93, 0.93, 0.91]
+            } else {
+                skin
+            }
+        };
+        let mut sum = at(centre);
+        for p in subs {
+            let c = at(*p);
+            for k in 0..3 {
+                sum[k] += c[k];
+            }
+        }
+        sum.map(|v| v / 5.0)
+    }
 }
 
 /// Separable Gaussian blur of an interleaved RGB float image `w` pixels wide, in place

@@ -1,0 +1,266 @@
+//! Repeatability study: how far each metric moves between photos of an UNCHANGED area taken
+//! with a different pose, lighting, white balance, noise and JPEG compression. Its 95th
+//! percentiles are skintrack's noise floors (`src/series/repeatability.rs`, README
+//! "Repeatability").
+//!
+//! ```text
+//! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET]
+//! ```
+//! Synthetic: `skintrack synth` series with `unchanged` lesions (3 sessions each, 1200×900 at
+//! 20 px/mm). Real: photos from `../shared/realdata` (skipped when absent; never copied into
+//! the repository), each cropped to a baseline and re-captured through a known random view
+//! and lighting change.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::codecs::jpeg::JpegEncoder;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use skintrack::definitions::{Homography, Rgb};
+use skintrack::load::{self, LoadOptions, Photo};
+use skintrack::report::StageTimings;
+use skintrack::segment::Model;
+use skintrack::series::{self, SeriesOptions};
+use skintrack::synth::{self, SynthOptions};
+
+/// |change| of every metric, per source (synthetic / real): (relative %, absolute).
+type Changes = BTreeMap<String, Vec<(Option<f64>, f64)>>;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let synthetic_series: u64 = args.first().map_or(Ok(12), |a| a.parse())?;
+    let real_per_set: usize = args.get(1).map_or(Ok(12), |a| a.parse())?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model = Model::load(&root.join("models/skinseg-v1.onnx"))?;
+
+    let mut synthetic = Changes::new();
+    let work = tempfile::tempdir()?;
+    for seed in 0..synthetic_series {
+        let opts = SynthOptions {
+            seed: 9000 + seed,
+            sessions: 3,
+            width: 1200,
+            height: 900,
+            unchanged: true,
+            ..Default::default()
+        };
+        let dir = work.path().join(format!("s{seed}"));
+        synth::write_series(&synth::generate(&opts), &dir)?;
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .collect();
+        paths.sort();
+        let photos = paths
+            .iter()
+            .map(|p| load::load_photo(p, &LoadOptions::default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let opts = SeriesOptions {
+            px_per_mm: Some(20.0),
+            ..Default::default()
+        };
+        collect(
+            &photos,
+            &model,
+            &opts,
+            &mut synthetic,
+            &format!("synthetic {seed}"),
+        );
+    }
+
+    let mut real = Changes::new();
+    let realdata = root.join("../shared/realdata");
+    if realdata.is_dir() {
+        let sets = [
+            "scarcare_scar_types/atrophic",
+            "javad71_facial_wrinkle_boxes/images",
+            "acne04_roboflow_voc/images",
+        ];
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        for set in sets {
+            for path in photos_in(&realdata.join(set), real_per_set) {
+                let Ok(original) = image::open(&path).map(|i| i.to_rgb8()) else {
+                    continue;
+                };
+                let (baseline, later) = recapture(&original, &mut rng);
+                let photos = [
+                    as_photo(&baseline, "baseline.jpg")?,
+                    as_photo(&later, "later.jpg")?,
+                ];
+                let label = format!("{set}/{}", path.file_name().unwrap().to_string_lossy());
+                collect(
+                    &photos,
+                    &model,
+                    &SeriesOptions::default(),
+                    &mut real,
+                    &label,
+                );
+            }
+        }
+    } else {
+        eprintln!("skipped real photos: {} not found", realdata.display());
+    }
+
+    println!(
+        "| metric | synthetic p95 |Δ%| (n) | real p95 |Δ%| (n) | all p95 |Δ%| | all p95 |Δ| |"
+    );
+    println!("|---|---|---|---|---|");
+    let names: std::collections::BTreeSet<&String> = synthetic.keys().chain(real.keys()).collect();
+    for name in names {
+        let values = synthetic.get(name).cloned().unwrap_or_default();
+        let real_values = real.get(name).cloned().unwrap_or_default();
+        let all: Vec<_> = values.iter().chain(&real_values).cloned().collect();
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            p95_rel(&values),
+            p95_rel(&real_values),
+            p95_rel(&all),
+            fmt(p95(all.iter().map(|(_, a)| *a).collect()))
+        );
+    }
+    Ok(())
+}
+
+/// Measures a series of one unchanged area and records every later session's change.
+fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Changes, label: &str) {
+    match series::measure_photos(photos, model, opts, StageTimings::default()) {
+        Ok(run) => {
+            for metric in &run.report.metrics {
+                for v in &metric.values[1..] {
+                    out.entry(metric.name.clone())
+                        .or_default()
+                        .push((v.delta_pct.map(f64::abs), v.delta.abs()));
+                }
+            }
+            eprintln!("{label}: measured");
+        }
+        Err(e) => eprintln!("{label}: not measured: {e}"),
+    }
+}
+
+fn p95_rel(values: &[(Option<f64>, f64)]) -> String {
+    let rel: Vec<f64> = values.iter().filter_map(|(r, _)| *r).collect();
+    let n = rel.len();
+    format!("{} ({n})", fmt(p95(rel)))
+}
+
+fn p95(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (0.95 * (values.len() - 1) as f64).round() as usize;
+    Some(values[rank])
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// Every `len / n`-th JPEG of a folder, in name order.
+fn photos_in(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+        })
+        .collect();
+    paths.sort();
+    let step = (paths.len() / n.max(1)).max(1);
+    paths.into_iter().step_by(step).take(n).collect()
+}
+
+/// A baseline (the central 70 % of `original`, shifted half a pixel so that it is resampled
+/// like the re-capture) and a re-capture of the same skin through a random view (rotation
+/// ±8°, scale 0.92–1.08, shift ±4 %, slight perspective) with new exposure, white balance, a
+/// lighting gradient and sensor noise.
+fn recapture(original: &Rgb, rng: &mut ChaCha8Rng) -> (Rgb, Rgb) {
+    let (ow, oh) = (original.width() as f64, original.height() as f64);
+    let (w, h) = ((ow * 0.7) as u32, (oh * 0.7) as u32);
+    let (x0, y0) = ((ow - w as f64) / 2.0, (oh - h as f64) / 2.0);
+    let baseline = Rgb::from_fn(w, h, |x, y| {
+        let rgb = bilinear(original, x as f64 + x0 + 0.5, y as f64 + y0 + 0.5);
+        image::Rgb(rgb.map(|v| v.round().clamp(0.0, 255.0) as u8))
+    });
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    // later pixel → baseline pixel, drawn until the whole later frame lies inside the original.
+    let view = loop {
+        let angle = rng.random_range(-8.0f64..8.0).to_radians();
+        let scale = rng.random_range(0.92..1.08);
+        let (tx, ty) = (
+            rng.random_range(-0.04..0.04) * w as f64,
+            rng.random_range(-0.04..0.04) * h as f64,
+        );
+        let (p, q) = (
+            rng.random_range(-0.04..0.04) / w as f64,
+            rng.random_range(-0.04..0.04) / h as f64,
+        );
+        let (s, c) = angle.sin_cos();
+        let centred = Homography([[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]]);
+        let motion = Homography([
+            [scale * c, -scale * s, tx],
+            [scale * s, scale * c, ty],
+            [p, q, 1.0],
+        ]);
+        let back = Homography([[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]]);
+        let view = back.after(&motion).after(&centred);
+        let inside = [
+            (0.0, 0.0),
+            (w as f64, 0.0),
+            (0.0, h as f64),
+            (w as f64, h as f64),
+        ]
+        .iter()
+        .all(|&(x, y)| {
+            view.apply(x, y).is_some_and(|(bx, by)| {
+                bx + x0 >= 1.0 && by + y0 >= 1.0 && bx + x0 < ow - 2.0 && by + y0 < oh - 2.0
+            })
+        });
+        if inside {
+            break view;
+        }
+    };
+    let exposure = rng.random_range(0.8..1.2);
+    let balance: [f64; 3] = std::array::from_fn(|_| rng.random_range(0.93..1.07));
+    let gradient = rng.random_range(-0.1..0.1);
+    let mut later = Rgb::new(w, h);
+    for (x, y, pixel) in later.enumerate_pixels_mut() {
+        let (bx, by) = view.apply(x as f64, y as f64).unwrap_or((0.0, 0.0));
+        let rgb = bilinear(original, bx + x0, by + y0);
+        let light = exposure * (1.0 + gradient * (x as f64 / w as f64 - 0.5));
+        for ch in 0..3 {
+            let noise: f64 = rng.random_range(-2.0..2.0);
+            pixel.0[ch] = (rgb[ch] * light * balance[ch] + noise).clamp(0.0, 255.0) as u8;
+        }
+    }
+    (baseline, later)
+}
+
+fn bilinear(img: &Rgb, x: f64, y: f64) -> [f64; 3] {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as u32, y0 as u32);
+    let p = |dx: u32, dy: u32| img.get_pixel(x0 + dx, y0 + dy).0;
+    std::array::from_fn(|c| {
+        let top = p(0, 0)[c] as f64 * (1.0 - fx) + p(1, 0)[c] as f64 * fx;
+        let bottom = p(0, 1)[c] as f64 * (1.0 - fx) + p(1, 1)[c] as f64 * fx;
+        top * (1.0 - fy) + bottom * fy
+    })
+}
+
+/// The image as a JPEG-90 photo, loaded the way skintrack loads files.
+fn as_photo(image: &Rgb, name: &str) -> anyhow::Result<Photo> {
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(Cursor::new(&mut bytes), 90).encode_image(image)?;
+    Ok(load::load_photo_bytes(
+        &bytes,
+        name,
+        &LoadOptions::default(),
+    )?)
+}

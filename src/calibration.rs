@@ -1,0 +1,313 @@
+//! calibration: finds the physical scale in a photo from a calibration target of known size.
+//!
+//! The target skintrack looks for (README "Physical scale"): a matte **black disc** of known
+//! diameter (default 10 mm) printed in the middle of a **white square label** at least 1.6×
+//! the disc's diameter wide, stuck on the skin or held beside it, roughly facing the camera.
+//! Such labels are cheap to print and the disc's area gives its diameter to a fraction of a
+//! pixel even when its edge is soft.
+//!
+//! Takes an RGB photo; gives a [`Target`] (centre, diameter in pixels, px per mm) or nothing.
+
+use image::GrayImage;
+use imageproc::region_labelling::{Connectivity, connected_components};
+
+use crate::definitions::Rgb;
+
+/// Default diameter of the target's black disc, in millimetres.
+pub const DEFAULT_DISC_MM: f64 = 10.0;
+
+/// Label width / disc diameter the detector relies on (the white ring it checks).
+const LABEL_TO_DISC: f64 = 1.6;
+
+/// A calibration target found in a photo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// Centre of the disc, in the photo's pixels.
+    pub centre: (f64, f64),
+    /// Diameter of a circle of the disc's area, in pixels.
+    pub diameter_px: f64,
+    /// The disc's diameter in mm (what the user said it is).
+    pub diameter_mm: f64,
+    /// Contrast of the white ring over the disc, 0–1 (how sure the detection is).
+    pub contrast: f64,
+}
+
+impl Target {
+    pub fn px_per_mm(&self) -> f64 {
+        self.diameter_px / self.diameter_mm
+    }
+
+    /// Radius around the centre that the whole label covers (with a margin), in pixels:
+    /// nothing inside it is skin.
+    pub fn exclusion_radius_px(&self) -> f64 {
+        // Half the label's diagonal, plus 15 % for a label a little larger than the minimum.
+        self.diameter_px * LABEL_TO_DISC * std::f64::consts::SQRT_2 / 2.0 * 1.15
+    }
+}
+
+/// Longest side the candidate search runs at (the diameter is then measured at full size).
+const SEARCH_LONG_SIDE: u32 = 1024;
+
+/// Finds the most contrasted calibration target in `photo`, if any.
+pub fn find_target(photo: &Rgb, disc_mm: f64) -> Option<Target> {
+    let (w, h) = photo.dimensions();
+    if w < 32 || h < 32 || !(disc_mm.is_finite() && disc_mm > 0.0) {
+        return None;
+    }
+    let luma = luminance(photo);
+    let factor = (w.max(h) as f64 / SEARCH_LONG_SIDE as f64).max(1.0);
+    let small = if factor > 1.0 {
+        image::imageops::resize(
+            &luma,
+            (w as f64 / factor).round() as u32,
+            (h as f64 / factor).round() as u32,
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        luma.clone()
+    };
+    // The label is among the brightest things in the frame; the disc is far darker than it.
+    let bright = percentile(&small, 0.995) as f64;
+    if bright < 120.0 {
+        return None;
+    }
+    let dark_limit = (bright * 0.4) as u8;
+    let dark = GrayImage::from_fn(small.width(), small.height(), |x, y| {
+        image::Luma([u8::from(small.get_pixel(x, y).0[0] < dark_limit) * 255])
+    });
+    let labels = connected_components(&dark, Connectivity::Eight, image::Luma([0u8]));
+    let mut blobs: std::collections::HashMap<u32, Blob> = std::collections::HashMap::new();
+    for (x, y, l) in labels.enumerate_pixels() {
+        if l.0[0] != 0 {
+            blobs.entry(l.0[0]).or_insert_with(Blob::new).add(x, y);
+        }
+    }
+    let mut best: Option<Target> = None;
+    for blob in blobs.values() {
+        if !blob.is_round_disc() {
+            continue;
+        }
+        let (cx, cy) = blob.centre();
+        let centre = (cx * factor, cy * factor);
+        let radius = (blob.count as f64 / std::f64::consts::PI).sqrt() * factor;
+        if let Some(target) = measure_disc(photo, &luma, centre, radius, disc_mm)
+            && best.as_ref().is_none_or(|b| target.contrast > b.contrast)
+        {
+            best = Some(target);
+        }
+    }
+    best
+}
+
+/// A dark connected component's extent and size at the search scale.
+struct Blob {
+    count: u64,
+    sum_x: f64,
+    sum_y: f64,
+    min: (u32, u32),
+    max: (u32, u32),
+}
+
+impl Blob {
+    fn new() -> Blob {
+        Blob {
+            count: 0,
+            sum_x: 0.0,
+            sum_y: 0.0,
+            min: (u32::MAX, u32::MAX),
+            max: (0, 0),
+        }
+    }
+
+    fn add(&mut self, x: u32, y: u32) {
+        self.count += 1;
+        self.sum_x += x as f64;
+        self.sum_y += y as f64;
+        self.min = (self.min.0.min(x), self.min.1.min(y));
+        self.max = (self.max.0.max(x), self.max.1.max(y));
+    }
+
+    fn centre(&self) -> (f64, f64) {
+        (
+            self.sum_x / self.count as f64,
+            self.sum_y / self.count as f64,
+        )
+    }
+
+    /// Big enough to measure, about as wide as tall, and filling its box like a disc (π/4).
+    fn is_round_disc(&self) -> bool {
+        let bw = (self.max.0 - self.min.0 + 1) as f64;
+        let bh = (self.max.1 - self.min.1 + 1) as f64;
+        let fill = self.count as f64 / (bw * bh);
+        self.count >= 60 && (bw / bh - 1.0).abs() < 0.25 && (0.68..=0.88).contains(&fill)
+    }
+}
+
+/// Checks the white ring around a candidate disc at full resolution and measures the disc's
+/// area there, thresholding halfway between disc and ring.
+fn measure_disc(
+    photo: &Rgb,
+    luma: &GrayImage,
+    centre: (f64, f64),
+    radius: f64,
+    disc_mm: f64,
+) -> Option<Target> {
+    let (w, h) = luma.dimensions();
+    let ring = (radius * 1.2, radius * LABEL_TO_DISC * 0.95);
+    let reach = ring.1.ceil() + 1.0;
+    if centre.0 - reach < 0.0
+        || centre.1 - reach < 0.0
+        || centre.0 + reach >= w as f64
+        || centre.1 + reach >= h as f64
+    {
+        return None;
+    }
+    let (x0, x1) = ((centre.0 - reach) as u32, (centre.0 + reach) as u32);
+    let (y0, y1) = ((centre.1 - reach) as u32, (centre.1 + reach) as u32);
+    let mut inner = Vec::new();
+    let mut outer = Vec::new();
+    // Saturation of the ring, in per mille: a white label is grey-ish, skin is not.
+    let mut outer_saturation = Vec::new();
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let d = (x as f64 - centre.0).hypot(y as f64 - centre.1);
+            let v = luma.get_pixel(x, y).0[0];
+            if d < radius * 0.7 {
+                inner.push(v);
+            } else if d >= ring.0 && d <= ring.1 {
+                outer.push(v);
+                let [r, g, b] = photo.get_pixel(x, y).0;
+                let (hi, lo) = (r.max(g).max(b) as u32, r.min(g).min(b) as u32);
+                outer_saturation.push(((hi - lo) * 1000 / hi.max(1)) as u16);
+            }
+        }
+    }
+    let disc_level = median(&mut inner)? as f64;
+    let ring_level = median(&mut outer)? as f64;
+    // The ring must be white all round: its dimmest tenth still far brighter than the disc.
+    outer.sort_unstable();
+    let ring_low = outer[outer.len() / 10] as f64;
+    let contrast = (ring_level - disc_level) / ring_level.max(1.0);
+    outer_saturation.sort_unstable();
+    let ring_saturation = outer_saturation[outer_saturation.len() / 2] as f64 / 1000.0;
+    if contrast < 0.5
+        || ring_low < disc_level + 0.6 * (ring_level - disc_level)
+        || ring_saturation > 0.18
+    {
+        return None;
+    }
+    // Area at sub-pixel precision: each pixel counts by where its value lies between the disc
+    // and ring levels, so a soft (blurred or resampled) edge still sums to the true area.
+    let mut area = 0.0;
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let d = (x as f64 - centre.0).hypot(y as f64 - centre.1);
+            if d < ring.0 {
+                let v = luma.get_pixel(x, y).0[0] as f64;
+                area += ((ring_level - v) / (ring_level - disc_level)).clamp(0.0, 1.0);
+            }
+        }
+    }
+    let diameter_px = 2.0 * (area / std::f64::consts::PI).sqrt();
+    Some(Target {
+        centre,
+        diameter_px,
+        diameter_mm: disc_mm,
+        contrast,
+    })
+}
+
+fn luminance(photo: &Rgb) -> GrayImage {
+    GrayImage::from_fn(photo.width(), photo.height(), |x, y| {
+        let [r, g, b] = photo.get_pixel(x, y).0;
+        let y = 0.2126 * r as f64 + 0.7152 * g as f64 + 0.0722 * b as f64;
+        image::Luma([y.round().clamp(0.0, 255.0) as u8])
+    })
+}
+
+fn percentile(img: &GrayImage, q: f64) -> u8 {
+    let mut histogram = [0u64; 256];
+    for p in img.pixels() {
+        histogram[p.0[0] as usize] += 1;
+    }
+    let target = (q * img.pixels().len() as f64) as u64;
+    let mut seen = 0;
+    for (value, count) in histogram.iter().enumerate() {
+        seen += count;
+        if seen > target {
+            return value as u8;
+        }
+    }
+    255
+}
+
+fn median(values: &mut [u8]) -> Option<u8> {
+    if values.is_empty() {
+        return None;
+    }
+    let mid = values.len() / 2;
+    Some(*values.select_nth_unstable(mid).1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skin-coloured photo with a target drawn at `centre` (disc radius `r` px), with 4×4
+    /// supersampled edges.
+    fn photo_with_target(w: u32, h: u32, centre: (f64, f64), r: f64) -> Rgb {
+        let half_label = r * 2.0 * 0.9;
+        Rgb::from_fn(w, h, |x, y| {
+            let mut sum = [0.0f64; 3];
+            for sy in 0..4 {
+                for sx in 0..4 {
+                    let px = x as f64 + (sx as f64 + 0.5) / 4.0 - 0.5;
+                    let py = y as f64 + (sy as f64 + 0.5) / 4.0 - 0.5;
+                    let (dx, dy) = (px - centre.0, py - centre.1);
+                    let c = if dx.hypot(dy) < r {
+                        [25.0, 25.0, 28.0]
+                    } else if dx.abs() < half_label && dy.abs() < half_label {
+                        [235.0, 235.0, 232.0]
+                    } else {
+                        [190.0, 140.0, 120.0]
+                    };
+                    for k in 0..3 {
+                        sum[k] += c[k] / 16.0;
+                    }
+                }
+            }
+            image::Rgb(sum.map(|v| v.round() as u8))
+        })
+    }
+
+    #[test]
+    fn finds_the_disc_and_its_diameter_to_a_fraction_of_a_percent() {
+        let photo = photo_with_target(900, 700, (650.3, 210.7), 47.5);
+        let t = find_target(&photo, 10.0).expect("target");
+        assert!((t.centre.0 - 650.3).abs() < 1.5 && (t.centre.1 - 210.7).abs() < 1.5);
+        assert!((t.diameter_px - 95.0).abs() / 95.0 < 0.005, "{t:?}");
+        assert!((t.px_per_mm() - 9.5).abs() < 0.05);
+    }
+
+    #[test]
+    fn large_photos_are_searched_small_and_measured_full_size() {
+        let photo = photo_with_target(3000, 2000, (400.0, 1500.0), 80.0);
+        let t = find_target(&photo, 5.0).expect("target");
+        assert!((t.diameter_px - 160.0).abs() / 160.0 < 0.005, "{t:?}");
+    }
+
+    #[test]
+    fn dark_spots_without_a_white_label_are_not_targets() {
+        // A dark round mole on skin, and dark skin with a white square but no disc.
+        let mut photo = photo_with_target(600, 400, (300.0, 200.0), 30.0);
+        for (x, y, p) in photo.enumerate_pixels_mut() {
+            let d = (x as f64 - 300.0).hypot(y as f64 - 200.0);
+            if d >= 30.0 {
+                *p = image::Rgb([190, 140, 120]);
+            }
+        }
+        assert_eq!(find_target(&photo, 10.0), None);
+        let plain = Rgb::from_pixel(400, 300, image::Rgb([70, 50, 40]));
+        assert_eq!(find_target(&plain, 10.0), None);
+    }
+}
