@@ -445,6 +445,7 @@ fn html_renders_missing_fields_as_nothing() {
     report.scale = ScaleInfo {
         px_per_mm: None,
         source: "none".to_string(),
+        target: None,
     };
     for s in &mut report.sessions {
         s.redness_recovered = None;
