@@ -224,9 +224,17 @@ fn scale_text(report: &Report) -> String {
         "none" => "no scale".to_string(),
         other => other.replace('_', " "),
     };
-    match report.scale.px_per_mm {
+    let scale = match report.scale.px_per_mm {
         Some(s) => format!("{} px/mm, {source}", format_number(s)),
         None => format!("{source}: areas in % of the common region, lengths per megapixel"),
+    };
+    match &report.scale.target {
+        Some(t) => format!(
+            "{scale} (target: {} mm disc, {} px across; not measured as skin)",
+            format_number(t.diameter_mm),
+            format_number(t.diameter_px)
+        ),
+        None => scale,
     }
 }
 
@@ -438,7 +446,10 @@ fn glance(report: &Report) -> String {
             continue;
         };
         let reading = Reading::of(&metric.name, v.delta, v.within_noise);
-        let big = match v.delta_pct.filter(|p| p.is_finite()) {
+        // In the floor's own terms: relative change, or absolute for angles and colour
+        // coordinates (whose floor is absolute).
+        let absolute = metric.noise_floor.as_ref().is_some_and(|f| !f.relative);
+        let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
             Some(p) => format!("{} %", format_signed(p)),
             None => with_unit(&format_signed(v.delta), &metric.unit),
         };

@@ -436,6 +436,20 @@ fn html_marks_noise_trends_recovery_and_sessions() {
     assert!(html.contains("Skin recovered") && html.contains("Not yet recovered"));
     assert!(html.contains("aligned through session 1"));
     assert!(html.contains("12.50 px/mm, given on the command line"));
+    let mut calibrated = report.clone();
+    calibrated.scale = ScaleInfo {
+        px_per_mm: Some(20.0),
+        source: "calibration_target".to_string(),
+        target: Some(TargetInfo {
+            centre: [10.0, 10.0],
+            diameter_px: 200.0,
+            diameter_mm: 10.0,
+        }),
+    };
+    let page = html::render(&calibrated, &visuals).unwrap();
+    assert!(page.contains(
+        "20.00 px/mm, from the calibration target in the photo (target: 10.00 mm disc, 200.0 px across"
+    ));
     assert!(html.contains("87.50 % of the baseline photo"));
 }
 
