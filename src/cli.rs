@@ -96,6 +96,9 @@ pub enum Command {
 pub enum ModelCommand {
     /// Show the manifest of a model (default: the shipped one) and verify its checksum.
     Info { path: Option<PathBuf> },
+    /// Check a model (the .onnx, its manifest NAME.json beside it) against its manifest and
+    /// run it on one tile.
+    Check { path: PathBuf },
 }
 
 #[derive(Debug, Args)]

@@ -245,6 +245,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Model {
+            command: ModelCommand::Check { path },
+        } => {
+            let report = segment::check(&path)?;
+            let m = &report.manifest;
+            let tile = m.tile.size;
+            println!(
+                "model check: OK  {} ({} {})",
+                path.display(),
+                m.name,
+                m.version
+            );
+            println!("sha256    {} (verified)", m.sha256);
+            println!(
+                "input     '{}' float32 {} {}, {tile}×{tile} tiles",
+                m.input.name, m.input.layout, m.input.color
+            );
+            println!(
+                "output    '{}' float32 {}, {} classes {:?}: {:?} per tile, all finite",
+                m.output.name,
+                m.output.kind,
+                m.output.classes.len(),
+                m.output.classes,
+                report.output_shape
+            );
+            if let (Some((diff, tol)), Some(r)) = (report.reference, &m.reference) {
+                println!(
+                    "reference {} reproduced, max |diff| {diff:.1e} (tolerance {tol:.0e})",
+                    r.output_f32le
+                );
+            }
+            println!(
+                "speed     {:.1} ms for one tile on one thread ({:.0} ms per tile megapixel)",
+                report.tile_ms,
+                report.tile_ms * 1e6 / (tile as f64 * tile as f64)
+            );
+            Ok(())
+        }
     }
 }
 

@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
-use crate::definitions::{CLASS_NAMES, ClassMap, Rgb};
+use crate::definitions::{CLASS_BACKGROUND, CLASS_NAMES, ClassMap, Rgb};
 use crate::error::{Error, Result};
 
 /// The model manifest (`models/NAME.json` beside `models/NAME.onnx`), DESIGN.md "The model
@@ -46,6 +47,9 @@ pub struct InputSpec {
     pub value_range: [f32; 2],
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Element type; only `float32` is supported. Absent means `float32`.
+    #[serde(default)]
+    pub dtype: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +62,9 @@ pub struct OutputSpec {
     /// when absent.
     #[serde(default)]
     pub class_bias: Option<Vec<f32>>,
+    /// Element type; only `float32` is supported. Absent means `float32`.
+    #[serde(default)]
+    pub dtype: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -86,6 +93,9 @@ pub struct ReferenceSpec {
     pub input_png: String,
     pub output_f32le: String,
     pub shape: [usize; 4],
+    /// Largest absolute difference allowed between the stored and a runtime's output.
+    #[serde(default)]
+    pub tolerance: Option<f32>,
 }
 
 /// The shipped model's file name in `models/`.
@@ -120,11 +130,28 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             m.input.layout, m.input.color
         ));
     }
-    if m.output.classes != CLASS_NAMES {
+    // The first classes are the ones skintrack measures; a model may add more after them
+    // (e.g. non-skin), which this version treats as background.
+    if m.output.classes.len() < CLASS_NAMES.len()
+        || m.output.classes[..CLASS_NAMES.len()] != CLASS_NAMES
+    {
         return Err(format!(
-            "output classes {:?}, expected {:?}",
+            "output classes {:?}, expected {:?} first",
             m.output.classes, CLASS_NAMES
         ));
+    }
+    if m.output.kind != "logits" && m.output.kind != "probabilities" {
+        return Err(format!(
+            "output kind '{}', expected 'logits' or 'probabilities'",
+            m.output.kind
+        ));
+    }
+    for (what, dtype) in [("input", &m.input.dtype), ("output", &m.output.dtype)] {
+        if let Some(d) = dtype
+            && d != "float32"
+        {
+            return Err(format!("{what} dtype '{d}', only 'float32' is supported"));
+        }
     }
     if let Some(bias) = &m.output.class_bias
         && (bias.len() != m.output.classes.len() || bias.iter().any(|b| !b.is_finite()))
@@ -327,6 +354,11 @@ impl Model {
     }
 
     /// Blended logits of the whole working image, [C][h·w] row-major.
+    ///
+    /// Tiles run in parallel, one spawned tract state per worker (tract runs one call per
+    /// thread, so parallel tiles are what use the cores). They are taken a few rows of tiles
+    /// at a time so that a large photo never holds every tile's output at once, and each
+    /// batch is blended in tile order, so the result does not depend on the thread count.
     fn logits(&self, image: &Rgb) -> std::result::Result<Logits, String> {
         let (w, h) = image.dimensions();
         let tile = self.tile as u32;
@@ -340,103 +372,432 @@ impl Model {
         let classes = self.manifest.output.classes.len();
         let weights = taper(tile as usize, overlap as usize);
         let spec = &self.manifest.input;
-        // One spawned state per worker: tract runs one call per thread, so parallel tiles
-        // are what use the cores.
-        let tiles: Vec<std::result::Result<(u32, u32, Tensor), String>> = origins
-            .par_iter()
-            .map_init(
-                || self.plan.spawn().map_err(|e| format!("{e:#}")),
-                |state, &(x0, y0)| {
-                    let state = state.as_mut().map_err(|e| e.clone())?;
-                    let input = tile_tensor(image, x0, y0, tile, spec);
-                    Ok((x0, y0, run_state(state, input)?))
-                },
-            )
-            .collect();
+        let plane = (w * h) as usize;
         let mut out = Logits {
             classes,
             width: w,
             height: h,
-            data: vec![0.0; classes * (w * h) as usize],
+            data: vec![0.0; classes * plane],
         };
-        let mut weight_sum = vec![0.0f32; (w * h) as usize];
-        for result in tiles {
-            let (x0, y0, tensor) = result?;
-            let view = tensor
-                .to_plain_array_view::<f32>()
-                .map_err(|e| format!("{e:#}"))?;
-            for ty in 0..tile {
-                let y = y0 + ty;
-                if y >= h {
-                    break;
+        let mut weight_sum = vec![0.0f32; plane];
+        // About 64 tiles per batch (whole rows of tiles): enough to keep every worker busy.
+        let rows_per_batch = (64 / xs.len()).max(1);
+        for batch in origins.chunks(rows_per_batch * xs.len()) {
+            let outputs: Vec<std::result::Result<Tensor, String>> = batch
+                .par_iter()
+                .map_init(
+                    || self.plan.spawn().map_err(|e| format!("{e:#}")),
+                    |state, &(x0, y0)| {
+                        let state = state.as_mut().map_err(|e| e.clone())?;
+                        run_state(state, tile_tensor(image, x0, y0, tile, spec))
+                    },
+                )
+                .collect();
+            for (&(x0, y0), output) in batch.iter().zip(outputs) {
+                let output = output?;
+                let view = output
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| format!("{e:#}"))?;
+                let values = view
+                    .as_slice()
+                    .ok_or("the model's output is not a contiguous tensor")?;
+                if values.len() != classes * (tile * tile) as usize {
+                    return Err(format!(
+                        "the model gave {} values for a tile, expected {classes}×{tile}×{tile}",
+                        values.len()
+                    ));
                 }
-                for tx in 0..tile {
-                    let x = x0 + tx;
-                    if x >= w {
-                        break;
-                    }
-                    let wgt = weights[ty as usize] * weights[tx as usize];
-                    let idx = (y * w + x) as usize;
-                    weight_sum[idx] += wgt;
-                    for c in 0..classes {
-                        out.data[c * (w * h) as usize + idx] +=
-                            wgt * view[[0, c, ty as usize, tx as usize]];
-                    }
-                }
+                blend_tile(&mut out, &mut weight_sum, values, &weights, (x0, y0), tile);
             }
         }
-        let plane = (w * h) as usize;
-        for c in 0..classes {
-            for (v, s) in out.data[c * plane..(c + 1) * plane]
-                .iter_mut()
-                .zip(&weight_sum)
-            {
-                *v /= s.max(1e-6);
-            }
-        }
+        out.data
+            .par_chunks_mut(w as usize)
+            .enumerate()
+            .for_each(|(i, row)| {
+                let y = i % h as usize;
+                let sums = &weight_sum[y * w as usize..(y + 1) * w as usize];
+                for (v, s) in row.iter_mut().zip(sums) {
+                    *v /= s.max(1e-6);
+                }
+            });
         Ok(out)
     }
 }
 
-/// Builds the optimised plan: parse → fix the input shape → check the output → optimise.
+/// Adds one tile's logits [C][tile·tile], weighted by the separable taper, into the
+/// image-wide sums at (x0, y0), and the weights into `weight_sum`.
+fn blend_tile(
+    out: &mut Logits,
+    weight_sum: &mut [f32],
+    values: &[f32],
+    weights: &[f32],
+    (x0, y0): (u32, u32),
+    tile: u32,
+) {
+    let (w, h) = (out.width as usize, out.height as usize);
+    let (x0, y0, t) = (x0 as usize, y0 as usize, tile as usize);
+    let plane = w * h;
+    // A tile can reach past a photo smaller than itself (mirrored pixels): drop that part.
+    let cols = t.min(w - x0);
+    let wx = &weights[..cols];
+    for ty in 0..t.min(h - y0) {
+        let wy = weights[ty];
+        let at = (y0 + ty) * w + x0;
+        for (s, &v) in weight_sum[at..at + cols].iter_mut().zip(wx) {
+            *s += wy * v;
+        }
+        for c in 0..out.classes {
+            let src = &values[c * t * t + ty * t..][..cols];
+            let dst = &mut out.data[c * plane + at..][..cols];
+            for ((d, &v), &wxi) in dst.iter_mut().zip(src).zip(wx) {
+                *d += wy * wxi * v;
+            }
+        }
+    }
+}
+
+/// What `skintrack model check` found on a model that matches its manifest.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    pub manifest: Manifest,
+    /// The output shape for one tile, [1, classes, tile, tile].
+    pub output_shape: Vec<usize>,
+    /// Wall time of the network on one tile, one thread, after a warm-up run (milliseconds).
+    pub tile_ms: f64,
+    /// Largest absolute difference to the manifest's reference output, and its tolerance.
+    pub reference: Option<(f32, f32)>,
+}
+
+/// Checks a model against its manifest: the manifest's own consistency, the sha256, the
+/// input (name, element type, NCHW with 3 channels, fixed sizes against the tile size) and
+/// the output (name, element type, number of classes, shape for one tile) as the ONNX graph
+/// declares them; then runs one deterministic tile and checks that its output has the right
+/// shape, is finite and agrees with `output.kind`; and reproduces the manifest's reference
+/// output, when it names one.
+///
+/// # Errors
+/// [`Error::Model`] naming the file at fault (manifest, model or reference file) and the first
+/// mismatch found.
+pub fn check(onnx_path: &Path) -> Result<CheckReport> {
+    let manifest = read_manifest(&manifest_path(onnx_path))?;
+    let tile = manifest.tile.size as usize;
+    let model = Model::load_with_tile(onnx_path, manifest.clone(), tile)?;
+    let fail = |reason: String| Error::Model {
+        path: onnx_path.to_path_buf(),
+        reason,
+    };
+    let input = tile_tensor(&check_tile(tile as u32), 0, 0, tile as u32, &manifest.input);
+    let mut state = model.plan.spawn().map_err(|e| fail(format!("{e:#}")))?;
+    // The first run allocates the plan's buffers: time the second.
+    run_state(&mut state, input.clone()).map_err(&fail)?;
+    let started = std::time::Instant::now();
+    let output = run_state(&mut state, input).map_err(&fail)?;
+    let tile_ms = started.elapsed().as_secs_f64() * 1e3;
+    check_output_values(&output, &manifest, tile).map_err(&fail)?;
+    let reference = match &manifest.reference {
+        Some(spec) => Some(check_reference(onnx_path, &manifest, spec)?),
+        None => None,
+    };
+    Ok(CheckReport {
+        output_shape: output.shape().to_vec(),
+        manifest,
+        tile_ms,
+        reference,
+    })
+}
+
+/// A deterministic skin-coloured test tile with a gradient and a dark diagonal line.
+fn check_tile(size: u32) -> Rgb {
+    Rgb::from_fn(size, size, |x, y| {
+        let g = ((x * 7 + y * 13) % 64) as u8;
+        let line = if x.abs_diff(y) < 2 { 60 } else { 0 };
+        image::Rgb([170 + g / 2 - line, 130 + g / 3 - line, 110 + g / 4 - line])
+    })
+}
+
+/// One tile's output: shape [1, classes, tile, tile], finite, and logits or probabilities as
+/// the manifest says (probabilities lie in [0, 1] and sum to 1 over the classes; logits of a
+/// trained network do not do that everywhere).
+fn check_output_values(
+    output: &Tensor,
+    manifest: &Manifest,
+    tile: usize,
+) -> std::result::Result<(), String> {
+    let name = &manifest.output.name;
+    let classes = manifest.output.classes.len();
+    let expected = [1, classes, tile, tile];
+    if output.shape() != expected {
+        return Err(format!(
+            "model output '{name}' has shape {:?} for a test tile, expected {expected:?}",
+            output.shape()
+        ));
+    }
+    let view = output
+        .to_plain_array_view::<f32>()
+        .map_err(|e| format!("{e:#}"))?;
+    let bad = view.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(format!(
+            "model output '{name}' has {bad} non-finite values (NaN or infinity) on a test tile"
+        ));
+    }
+    let plane = tile * tile;
+    let values: Vec<f32> = view.iter().copied().collect();
+    let like_probabilities = values.iter().all(|v| (-1e-4..=1.0 + 1e-4).contains(v))
+        && (0..plane).all(|i| {
+            let sum: f32 = (0..classes).map(|c| values[c * plane + i]).sum();
+            (sum - 1.0).abs() < 1e-3
+        });
+    match (manifest.output.kind.as_str(), like_probabilities) {
+        ("logits", true) => Err(format!(
+            "model output '{name}' sums to 1 over the classes at every pixel (probabilities), \
+             manifest says kind 'logits'"
+        )),
+        ("probabilities", false) => Err(format!(
+            "model output '{name}' is not in [0, 1] summing to 1 over the classes, manifest \
+             says kind 'probabilities'"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the manifest's reference input and compares with its stored output: (largest absolute
+/// difference, tolerance).
+fn check_reference(
+    onnx_path: &Path,
+    manifest: &Manifest,
+    spec: &ReferenceSpec,
+) -> Result<(f32, f32)> {
+    let dir = onnx_path.parent().unwrap_or(Path::new("."));
+    let input_path = dir.join(&spec.input_png);
+    let output_path = dir.join(&spec.output_f32le);
+    let fail = |path: &Path, reason: String| Error::Model {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let [n, c, h, w] = spec.shape;
+    let classes = manifest.output.classes.len();
+    if n != 1 || c != 3 || h != w || h == 0 {
+        return Err(fail(
+            &manifest_path(onnx_path),
+            format!("reference shape {:?}, expected [1, 3, S, S]", spec.shape),
+        ));
+    }
+    let tile = image::open(&input_path)
+        .map_err(|e| fail(&input_path, format!("cannot read reference input: {e}")))?
+        .to_rgb8();
+    if tile.dimensions() != (w as u32, h as u32) {
+        return Err(fail(
+            &input_path,
+            format!(
+                "reference input is {:?}, manifest says {w}×{h}",
+                tile.dimensions()
+            ),
+        ));
+    }
+    let bytes = std::fs::read(&output_path)
+        .map_err(|e| fail(&output_path, format!("cannot read reference output: {e}")))?;
+    if bytes.len() != classes * h * w * 4 {
+        return Err(fail(
+            &output_path,
+            format!(
+                "reference output has {} bytes, expected {classes}×{h}×{w} float32 = {}",
+                bytes.len(),
+                classes * h * w * 4
+            ),
+        ));
+    }
+    let model = Model::load_with_tile(onnx_path, manifest.clone(), w)?;
+    let got = model
+        .logits_for_tile(&tile)
+        .map_err(|e| fail(onnx_path, e))?;
+    let worst = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .zip(&got)
+        .map(|(want, have)| (want - have).abs())
+        .fold(
+            0f32,
+            |a, d| if d.is_nan() { f32::INFINITY } else { a.max(d) },
+        );
+    let tolerance = spec.tolerance.unwrap_or(1e-4);
+    if worst > tolerance {
+        return Err(fail(
+            onnx_path,
+            format!(
+                "output differs from the reference {} by up to {worst:.2e} (tolerance {tolerance:.0e})",
+                spec.output_f32le
+            ),
+        ));
+    }
+    Ok((worst, tolerance))
+}
+
+/// Builds the optimised plan: parse → check the declared input/output against the manifest →
+/// fix the input shape → check the output shape → optimise.
 fn build_plan(
     bytes: &[u8],
     manifest: &Manifest,
     tile: usize,
 ) -> TractResult<Arc<TypedRunnableModel>> {
     // Parse the ONNX protobuf into tract's inference graph.
-    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(bytes))?;
-    let input_outlet = model.input_outlets()?[0];
-    let input_name = model.node(input_outlet.node).name.clone();
-    anyhow::ensure!(
-        input_name == manifest.input.name,
-        "model input is named '{input_name}', manifest says '{}'",
-        manifest.input.name
-    );
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| e.context("not a readable ONNX model"))?;
+    check_declared_input(&model, manifest, tile)?;
+    select_output(&mut model, manifest)?;
     // Fix the input to one RGB tile so every shape below is concrete.
     model.set_input_fact(0, f32::fact([1, 3, tile, tile]).into())?;
-    let typed = model.into_typed()?;
-    let out_fact = typed.output_fact(0)?.clone();
-    let expected = [1, manifest.output.classes.len(), tile, tile];
-    let shape: Vec<Option<usize>> = out_fact
-        .shape
-        .iter()
-        .map(|d| d.as_i64().map(|v| v as usize))
-        .collect();
-    anyhow::ensure!(
-        shape == expected.iter().map(|&d| Some(d)).collect::<Vec<_>>(),
-        "model output shape {:?} for a {tile}×{tile} tile, expected {:?} (classes {:?})",
-        out_fact.shape,
-        expected,
-        manifest.output.classes
-    );
-    // Optimise with direct-spatial convolution off: im2col + matmul measured 1.25–1.7× faster
-    // on this kind of network.
-    let scope =
-        tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", "true")])?;
-    let optimized = scope.enter(|| typed.into_optimized())?;
+    let typed = model.into_typed().map_err(|e| {
+        e.context(format!(
+            "the model cannot run a {tile}×{tile} tile (manifest tile.size {tile})"
+        ))
+    })?;
+    check_output_fact(typed.output_fact(0)?, manifest, tile)?;
+    // Optimise with tract's defaults. Direct-spatial convolution (on by default) measured
+    // ~20% faster than im2col + matmul on skinseg-v1 (bench/segment/RESULTS.md); the
+    // `TRACT_DISABLE_DIRECT_SPATIAL` knob only helped the older full-resolution U-Net.
+    let optimized = typed.into_optimized()?;
     // A runnable plan, shared read-only by all workers.
     optimized.into_runnable()
+}
+
+/// The graph's one input, as the ONNX file declares it, against the manifest's `input` and
+/// tile size: name, element type, rank 4 NCHW with batch 1 and 3 channels, and height/width
+/// either dynamic or equal to the tile size.
+fn check_declared_input(
+    model: &InferenceModel,
+    manifest: &Manifest,
+    tile: usize,
+) -> TractResult<()> {
+    let inputs = model.input_outlets()?;
+    anyhow::ensure!(
+        inputs.len() == 1,
+        "model has {} inputs, skintrack feeds exactly one",
+        inputs.len()
+    );
+    let name = model.node(inputs[0].node).name.clone();
+    anyhow::ensure!(
+        name == manifest.input.name,
+        "model input is named '{name}', manifest says '{}'",
+        manifest.input.name
+    );
+    let fact = model.input_fact(0)?;
+    if let GenericFactoid::Only(dt) = fact.datum_type {
+        anyhow::ensure!(
+            dt == f32::datum_type(),
+            "model input '{name}' is {dt:?}, manifest says float32"
+        );
+    }
+    if fact.shape.is_open() {
+        return Ok(());
+    }
+    // None: dynamic (a symbol like `height`) or unknown.
+    let dims: Vec<Option<i64>> = fact
+        .shape
+        .dims()
+        .map(|d| d.concretize().and_then(|d| d.to_i64().ok()))
+        .collect();
+    let shown = show_dims(&dims);
+    anyhow::ensure!(
+        dims.len() == 4,
+        "model input '{name}' has shape {shown}, manifest says NCHW (rank 4)"
+    );
+    if let Some(c) = dims[1]
+        && c != 3
+    {
+        let hint = if dims[3] == Some(3) {
+            " (channels last?)"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "model input '{name}' has shape {shown}{hint}, manifest says {} with 3 channels ({})",
+            manifest.input.layout,
+            manifest.input.color
+        );
+    }
+    if let Some(n) = dims[0]
+        && n != 1
+    {
+        anyhow::bail!(
+            "model input '{name}' has batch {n} (shape {shown}), skintrack feeds batch 1"
+        );
+    }
+    if dims[2..]
+        .iter()
+        .any(|d| d.is_some_and(|v| v != tile as i64))
+    {
+        anyhow::bail!(
+            "model input '{name}' has fixed size {shown}, manifest tile size is {tile}×{tile}"
+        );
+    }
+    Ok(())
+}
+
+/// Makes the output named in the manifest the model's only output (a model may have more
+/// heads than skintrack uses).
+fn select_output(model: &mut InferenceModel, manifest: &Manifest) -> TractResult<()> {
+    let outlets = model.output_outlets()?.to_vec();
+    let names: Vec<String> = outlets
+        .iter()
+        .map(|&o| {
+            model
+                .outlet_label(o)
+                .map_or_else(|| model.node(o.node).name.clone(), str::to_string)
+        })
+        .collect();
+    let Some(ix) = names.iter().position(|n| *n == manifest.output.name) else {
+        anyhow::bail!(
+            "model has no output named '{}' (its outputs: {})",
+            manifest.output.name,
+            names.join(", ")
+        );
+    };
+    if outlets.len() > 1 {
+        model.select_output_outlets(&[outlets[ix]])?;
+    }
+    Ok(())
+}
+
+/// The typed output for one tile must be float32 [1, classes, tile, tile].
+fn check_output_fact(fact: &TypedFact, manifest: &Manifest, tile: usize) -> TractResult<()> {
+    let name = &manifest.output.name;
+    let classes = manifest.output.classes.len();
+    anyhow::ensure!(
+        fact.datum_type == f32::datum_type(),
+        "model output '{name}' is {:?}, manifest says float32",
+        fact.datum_type
+    );
+    let dims: Vec<Option<i64>> = fact.shape.iter().map(|d| d.to_i64().ok()).collect();
+    let shown = show_dims(&dims);
+    anyhow::ensure!(
+        dims.len() == 4,
+        "model output '{name}' has shape {shown}, expected [1, classes, height, width]"
+    );
+    if dims[1] != Some(classes as i64) {
+        anyhow::bail!(
+            "model output '{name}' has {} classes (shape {shown}), manifest lists {classes} {:?}",
+            dims[1].map_or("an unknown number of".into(), |c| c.to_string()),
+            manifest.output.classes
+        );
+    }
+    let t = Some(tile as i64);
+    anyhow::ensure!(
+        dims[0] == Some(1) && dims[2] == t && dims[3] == t,
+        "the model cannot run a {tile}×{tile} tile as the manifest says: output '{name}' has \
+         shape {shown}, expected [1, {classes}, {tile}, {tile}]"
+    );
+    Ok(())
+}
+
+/// `[1, 3, ?, ?]`: a shape with unknown or symbolic dimensions as `?`.
+fn show_dims(dims: &[Option<i64>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
 }
 
 fn run_state(state: &mut TypedSimpleState, input: Tensor) -> std::result::Result<Tensor, String> {
@@ -530,6 +891,18 @@ fn upsample_argmax(
     let sx = work_w as f32 / out_w as f32;
     let sy = work_h as f32 / out_h as f32;
     let mut out = vec![0u8; (out_w * out_h) as usize];
+    if (out_w, out_h) == (work_w, work_h) {
+        // Same size: the interpolation is the identity.
+        out.par_chunks_mut(lw).enumerate().for_each(|(y, row)| {
+            for (x, cell) in row.iter_mut().enumerate() {
+                *cell = best_class(logits.classes, bias, |c| {
+                    logits.data[c * plane + y * lw + x]
+                });
+            }
+        });
+        return ClassMap::from_raw(out_w, out_h, out)
+            .unwrap_or_else(|| ClassMap::new(out_w, out_h));
+    }
     out.par_chunks_mut(out_w as usize)
         .enumerate()
         .for_each(|(y, row)| {
@@ -542,20 +915,32 @@ fn upsample_argmax(
                 let x0 = fx.floor() as usize;
                 let x1 = (x0 + 1).min(lw - 1);
                 let wx = fx - x0 as f32;
-                let mut best = (0u8, f32::NEG_INFINITY);
-                for c in 0..logits.classes {
+                *cell = best_class(logits.classes, bias, |c| {
                     let p = &logits.data[c * plane..(c + 1) * plane];
                     let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
                     let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
-                    let v = top * (1.0 - wy) + bottom * wy + bias.get(c).copied().unwrap_or(0.0);
-                    if v > best.1 {
-                        best = (c as u8, v);
-                    }
-                }
-                *cell = best.0;
+                    top * (1.0 - wy) + bottom * wy
+                });
             }
         });
     ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
+}
+
+/// The class with the largest biased score. Classes after the three skintrack measures (e.g.
+/// non-skin) count as background.
+fn best_class(classes: usize, bias: &[f32], score: impl Fn(usize) -> f32) -> u8 {
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for c in 0..classes {
+        let v = score(c) + bias.get(c).copied().unwrap_or(0.0);
+        if v > best.1 {
+            best = (c, v);
+        }
+    }
+    if best.0 < CLASS_NAMES.len() {
+        best.0 as u8
+    } else {
+        CLASS_BACKGROUND
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,17 @@ fn run(pairs: &[Pair]) -> Vec<Outcome> {
         .collect()
 }
 
+/// Issue 3's success target: share of pairs not failed.
+const MIN_SUCCESS: f64 = 0.98;
+
+fn success_rate(outcomes: &[Outcome]) -> f64 {
+    let ok = outcomes
+        .iter()
+        .filter(|o| o.found.status != AlignStatus::Failed)
+        .count();
+    ok as f64 / outcomes.len().max(1) as f64
+}
+
 /// Asserts the issue's targets: ≥ 98 % succeed, mean grid error ≤ 0.3 px over the successes,
 /// and per success mean ≤ `pair_mean` and worst grid point ≤ `pair_max` (the issue's 0.3 and
 /// 1.0 px where the texture allows).
@@ -285,7 +296,7 @@ fn assert_targets(outcomes: &[Outcome], (pair_mean, pair_max): (f64, f64)) {
         .iter()
         .filter(|o| o.found.status != AlignStatus::Failed)
         .collect();
-    let rate = ok.len() as f64 / outcomes.len() as f64;
+    let rate = success_rate(outcomes);
     let mean = ok.iter().map(|o| o.mean).sum::<f64>() / ok.len().max(1) as f64;
     let worst_mean = ok.iter().map(|o| o.mean).fold(0.0, f64::max);
     let worst = ok.iter().map(|o| o.max).fold(0.0, f64::max);
@@ -295,10 +306,7 @@ fn assert_targets(outcomes: &[Outcome], (pair_mean, pair_max): (f64, f64)) {
         outcomes.len(),
         100.0 * rate
     );
-    // Issue 3 asks for >= 98 %. With the generator's final textures (defocus, softer pores) the
-    // darkest-skin seed (12) fails 2 of its 10 pairs with too few inliers: 95 % measured. This
-    // floor guards against regressions; raising it to 0.98 is open work.
-    assert!(rate >= 0.95, "success rate {rate:.3}");
+    assert!(rate >= MIN_SUCCESS, "success rate {rate:.3}");
     assert!(mean <= 0.3, "mean grid error {mean:.3} px");
     for o in &ok {
         assert!(
@@ -318,38 +326,57 @@ const TARGET: (f64, f64) = (0.3, 1.0);
 /// grid point (often extrapolated beyond the textured skin) is allowed 2 px.
 const FACE_LIMITS: (f64, f64) = (0.4, 2.0);
 
+/// Pairs per synthetic seed: 100 in all, so that the 98 % target allows one failure per tone.
+const PAIRS_PER_SEED: usize = 25;
 const LIGHT_SEEDS: [u64; 2] = [2, 4];
 const DARK_SEEDS: [u64; 2] = [7, 12];
 
 #[test]
 fn synthetic_pairs_within_the_envelope_align_sub_pixel() {
-    let mut pairs = Vec::new();
+    let mut light = Vec::new();
+    let mut dark = Vec::new();
     for (k, &seed) in LIGHT_SEEDS.iter().chain(&DARK_SEEDS).enumerate() {
-        let start = std::time::Instant::now();
         let (source, ita) = synthetic_source(seed);
-        eprintln!("generated in {:.0} ms", start.elapsed().as_secs_f64() * 1e3);
         eprintln!("seed {seed}: ITA {ita:.1}°");
-        if k < LIGHT_SEEDS.len() {
+        let group = if k < LIGHT_SEEDS.len() {
             assert!(
                 ita > 28.0,
                 "seed {seed} should be light skin (ITA {ita:.1})"
             );
+            &mut light
         } else {
             assert!(
                 ita < -30.0,
                 "seed {seed} should be dark skin (ITA {ita:.1})"
             );
-        }
-        pairs.extend(pairs_from(
+            &mut dark
+        };
+        group.extend(pairs_from(
             &source,
             W,
             H,
-            10,
+            PAIRS_PER_SEED,
             100 + seed,
             &format!("synth {seed}"),
         ));
     }
-    assert_targets(&run(&pairs), TARGET);
+    let (light, dark) = (run(&light), run(&dark));
+    let (light_rate, dark_rate) = (success_rate(&light), success_rate(&dark));
+    eprintln!(
+        "light skin: {:.1} % of {} pairs aligned; dark skin: {:.1} % of {}",
+        100.0 * light_rate,
+        light.len(),
+        100.0 * dark_rate,
+        dark.len()
+    );
+    // Each tone on its own, so that light skin cannot carry dark skin's failures.
+    assert!(
+        light_rate >= MIN_SUCCESS,
+        "light skin success {light_rate:.3}"
+    );
+    assert!(dark_rate >= MIN_SUCCESS, "dark skin success {dark_rate:.3}");
+    let all: Vec<Outcome> = light.into_iter().chain(dark).collect();
+    assert_targets(&all, TARGET);
 }
 
 #[test]

@@ -32,6 +32,15 @@ pub use warp::{warp_classes_to_baseline, warp_to_baseline};
 const WORKING_LONG_SIDE: usize = 1600;
 /// Refinement pyramid levels stop halving below this longest side.
 const COARSEST_LONG_SIDE: usize = 160;
+/// Features are detected at most at this fraction of the smaller photo's resolution (and both
+/// photos at the same size): at full resolution sensor noise and JPEG 8×8 block edges make
+/// corners that do not move with the skin, and on dark skin, whose texture is faint, they
+/// crowded out the real ones (2 of 10 darkest-skin pairs failed with ~5 inliers).
+const MAX_FEATURE_FRACTION: f64 = 0.6;
+/// Scale of the one retry of the feature stage when it finds few inliers, and the smallest
+/// longest side it runs at.
+const RETRY_SCALE: f64 = 0.7;
+const RETRY_MIN_SIDE: usize = 160;
 /// Local contrast normalisation window (Gaussian sigma) as a fraction of the longest side.
 const NORMALISE_SIGMA_FRACTION: f32 = 1.0 / 80.0;
 /// Fixed descriptor angles tried besides keypoint orientation (degrees): BRIEF tolerates about
@@ -56,7 +65,8 @@ const POOR_CORRELATION: f64 = 0.4;
 /// How [`align`] works; `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
 pub struct AlignOptions {
-    /// Features are detected on images downscaled to this longest side (default 1024).
+    /// Features are detected on images downscaled to this longest side (default 1024), or to
+    /// 0.6 of the smaller photo's longest side where that is less.
     pub feature_long_side: u32,
     /// Most keypoints per photo (default 4000).
     pub max_features: usize,
@@ -168,73 +178,27 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
     }
     let (base_gray, later_gray) = rayon::join(|| Plane::luma(baseline), || Plane::luma(later));
 
-    // 1. Features at a common, modest resolution. The baseline is described upright and by
-    // keypoint orientation; the later photo by keypoint orientation and at a few fixed angles
-    // spanning the expected rotation, each matched against the baseline's counterpart. The
-    // hypothesis with the most RANSAC inliers wins.
-    let feature_side = (opts.feature_long_side as usize).max(MIN_SIDE as usize);
-    let later_steers: Vec<Steer> = std::iter::once(Steer::Oriented)
-        .chain(
-            HYPOTHESIS_ANGLES_DEG
-                .iter()
-                .map(|a| Steer::Fixed((*a as f32).to_radians())),
-        )
-        .collect();
-    let base_steers = [Steer::Oriented, Steer::Fixed(0.0)];
-    let prepare = |gray: &Plane, steers: &[Steer]| {
-        let (small, sx, sy) = gray.shrink_to(feature_side);
-        let sigma = small.w.max(small.h) as f32 * NORMALISE_SIGMA_FRACTION;
-        let feats =
-            features::detect_and_describe(&small.local_normalize(sigma), opts.max_features, steers);
-        (feats, (small.w, small.h), scale_homography(sx, sy))
-    };
-    let ((base_feats, _, base_to_feat), (later_feats, later_feat_size, later_to_feat)) =
-        rayon::join(
-            || prepare(&base_gray, &base_steers),
-            || prepare(&later_gray, &later_steers),
-        );
-    let try_hypothesis = |k: usize| -> Hypothesis {
-        let (lf, bf) = match later_steers[k] {
-            Steer::Oriented => (&later_feats[k], &base_feats[0]),
-            Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
-        };
-        let pairs = features::match_features(lf, bf);
-        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
-        let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
-        let fit = ransac::ransac(
-            &src,
-            &dst,
-            opts.ransac_iterations,
-            opts.ransac_threshold_px,
-            opts.seed,
-        );
-        Hypothesis {
-            matches: pairs.len(),
-            src,
-            dst,
-            fit,
+    // 1. Features at a common, modest resolution (see `feature_stage`).
+    let photo_side = (bw.max(bh).min(lw.max(lh)) as f64 * MAX_FEATURE_FRACTION).round() as usize;
+    let feature_side = (opts.feature_long_side as usize)
+        .min(photo_side)
+        .max(MIN_SIDE as usize);
+    let mut stage = feature_stage(&base_gray, &later_gray, feature_side, opts);
+    // Few inliers: try once more at a coarser scale, where faint texture stands out more from
+    // noise and the pyramid reaches further in scale (the last darkest-skin failures).
+    let coarser = (feature_side as f64 * RETRY_SCALE).round() as usize;
+    if stage.inliers() < 2 * opts.min_inliers && coarser >= RETRY_MIN_SIDE {
+        let retry = feature_stage(&base_gray, &later_gray, coarser, opts);
+        if retry.inliers() > stage.inliers() {
+            stage = retry;
         }
-    };
-    // Keypoint orientation and upright first; the other angles only when neither is convincing
-    // (matching is the costliest step).
-    let (first, rest): (Vec<usize>, Vec<usize>) = (0..later_steers.len()).partition(|&k| {
-        matches!(later_steers[k], Steer::Oriented) || later_steers[k] == Steer::Fixed(0.0)
-    });
-    let mut tried: Vec<(usize, Hypothesis)> =
-        first.par_iter().map(|&k| (k, try_hypothesis(k))).collect();
-    if tried.iter().map(|(_, h)| h.inliers()).max().unwrap_or(0) < CONVINCING_INLIERS {
-        tried.extend(
-            rest.par_iter()
-                .map(|&k| (k, try_hypothesis(k)))
-                .collect::<Vec<_>>(),
-        );
     }
-    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
-    tried.sort_by_key(|(k, _)| *k);
-    let best = tried
-        .into_iter()
-        .map(|(_, h)| h)
-        .reduce(|a, b| if b.inliers() > a.inliers() { b } else { a });
+    let FeatureStage {
+        best,
+        later_feat_size,
+        base_to_feat,
+        later_to_feat,
+    } = stage;
     let Some(Hypothesis {
         matches,
         src,
@@ -337,6 +301,101 @@ pub fn align(baseline: &Rgb, later: &Rgb, opts: &AlignOptions) -> Alignment {
         correlation,
         status,
         reason,
+    }
+}
+
+/// The best hypothesis of the feature stage at one feature scale, with that scale's maps.
+struct FeatureStage {
+    best: Option<Hypothesis>,
+    /// Size of the later photo at the feature scale.
+    later_feat_size: (usize, usize),
+    base_to_feat: Homography,
+    later_to_feat: Homography,
+}
+
+impl FeatureStage {
+    fn inliers(&self) -> usize {
+        self.best.as_ref().map_or(0, Hypothesis::inliers)
+    }
+}
+
+/// Features of both photos shrunk to longest side `side`, matched and fitted by RANSAC. The
+/// baseline is described upright and by keypoint orientation; the later photo by keypoint
+/// orientation and at a few fixed angles spanning the expected rotation, each matched against
+/// the baseline's counterpart. The hypothesis with the most RANSAC inliers wins.
+fn feature_stage(
+    base_gray: &Plane,
+    later_gray: &Plane,
+    side: usize,
+    opts: &AlignOptions,
+) -> FeatureStage {
+    let later_steers: Vec<Steer> = std::iter::once(Steer::Oriented)
+        .chain(
+            HYPOTHESIS_ANGLES_DEG
+                .iter()
+                .map(|a| Steer::Fixed((*a as f32).to_radians())),
+        )
+        .collect();
+    let base_steers = [Steer::Oriented, Steer::Fixed(0.0)];
+    let prepare = |gray: &Plane, steers: &[Steer]| {
+        let (small, sx, sy) = gray.shrink_to(side);
+        let sigma = small.w.max(small.h) as f32 * NORMALISE_SIGMA_FRACTION;
+        let feats =
+            features::detect_and_describe(&small.local_normalize(sigma), opts.max_features, steers);
+        (feats, (small.w, small.h), scale_homography(sx, sy))
+    };
+    let ((base_feats, _, base_to_feat), (later_feats, later_feat_size, later_to_feat)) =
+        rayon::join(
+            || prepare(base_gray, &base_steers),
+            || prepare(later_gray, &later_steers),
+        );
+    let try_hypothesis = |k: usize| -> Hypothesis {
+        let (lf, bf) = match later_steers[k] {
+            Steer::Oriented => (&later_feats[k], &base_feats[0]),
+            Steer::Fixed(_) => (&later_feats[k], &base_feats[1]),
+        };
+        let pairs = features::match_features(lf, bf);
+        let src: Vec<(f64, f64)> = pairs.iter().map(|&(i, _)| (lf[i].x, lf[i].y)).collect();
+        let dst: Vec<(f64, f64)> = pairs.iter().map(|&(_, j)| (bf[j].x, bf[j].y)).collect();
+        let fit = ransac::ransac(
+            &src,
+            &dst,
+            opts.ransac_iterations,
+            opts.ransac_threshold_px,
+            opts.seed,
+        );
+        Hypothesis {
+            matches: pairs.len(),
+            src,
+            dst,
+            fit,
+        }
+    };
+    // Keypoint orientation and upright first; the other angles only when neither is convincing
+    // (matching is the costliest step).
+    let (first, rest): (Vec<usize>, Vec<usize>) = (0..later_steers.len()).partition(|&k| {
+        matches!(later_steers[k], Steer::Oriented) || later_steers[k] == Steer::Fixed(0.0)
+    });
+    let mut tried: Vec<(usize, Hypothesis)> =
+        first.par_iter().map(|&k| (k, try_hypothesis(k))).collect();
+    if tried.iter().map(|(_, h)| h.inliers()).max().unwrap_or(0) < CONVINCING_INLIERS {
+        tried.extend(
+            rest.par_iter()
+                .map(|&k| (k, try_hypothesis(k)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Most inliers wins; ties go to the earlier hypothesis, so the choice is deterministic.
+    tried.sort_by_key(|(k, _)| *k);
+    let best = tried
+        .into_iter()
+        .map(|(_, h)| h)
+        .reduce(|a, b| if b.inliers() > a.inliers() { b } else { a });
+    FeatureStage {
+        best,
+        later_feat_size,
+        base_to_feat,
+        later_to_feat,
     }
 }
 

@@ -1,5 +1,6 @@
 //! SVG charts for `report.html`: takes one metric series, gives an inline `<svg>` line chart of
-//! its value over the sessions (plotters' SVG backend into a string; no external references).
+//! its value over the sessions with the noise band around the baseline and the trend line
+//! (plotters' SVG backend into a string; no external references).
 
 use std::ops::Range;
 
@@ -8,11 +9,19 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::html::format_number;
-use super::{MetricSeries, Report};
+use super::{MetricSeries, Report, Trend};
 
 /// Drawing size in SVG units; the page scales it to its column width.
 const SIZE: (u32, u32) = (560, 280);
-const LINE: RGBColor = RGBColor(37, 99, 235);
+/// Measured values (line and points); the page's legend uses the same colours.
+pub const VALUE_COLOUR: [u8; 3] = [37, 99, 235];
+/// Baseline ± noise floor.
+pub const BAND_COLOUR: [u8; 3] = [203, 213, 225];
+/// Theil–Sen trend line.
+pub const TREND_COLOUR: [u8; 3] = [234, 88, 12];
+const LINE: RGBColor = rgb(VALUE_COLOUR);
+const BAND: RGBColor = rgb(BAND_COLOUR);
+const TREND: RGBColor = rgb(TREND_COLOUR);
 const BASELINE: RGBColor = RGBColor(148, 163, 184);
 const GRID: RGBColor = RGBColor(226, 232, 240);
 const TEXT: RGBColor = RGBColor(71, 85, 105);
@@ -51,6 +60,43 @@ pub fn session_axis(report: &Report) -> (Vec<f64>, Vec<String>, &'static str) {
     }
 }
 
+const fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
+}
+
+/// Half-width of the noise band around `baseline`, if the metric has a floor.
+fn band_half_width(metric: &MetricSeries, baseline: f64) -> Option<f64> {
+    let floor = metric.noise_floor.as_ref()?;
+    let half = if floor.relative {
+        baseline.abs() * floor.value / 100.0
+    } else {
+        floor.value
+    };
+    (half.is_finite() && half > 0.0).then_some(half)
+}
+
+/// The trend line's ends over `[x0, x1]` (days since the baseline): Theil–Sen slope from the
+/// report, intercept the median of `y − slope·x` over the points (the usual Theil–Sen
+/// intercept; the report carries the slope only).
+fn trend_line(trend: &Trend, points: &[(f64, f64)], x0: f64, x1: f64) -> Option<[(f64, f64); 2]> {
+    let per_day = trend.slope_per_30_days / 30.0;
+    if !per_day.is_finite() || points.is_empty() {
+        return None;
+    }
+    let mut offsets: Vec<f64> = points.iter().map(|(x, y)| y - per_day * x).collect();
+    offsets.sort_by(f64::total_cmp);
+    let n = offsets.len();
+    let intercept = if n % 2 == 1 {
+        offsets[n / 2]
+    } else {
+        (offsets[n / 2 - 1] + offsets[n / 2]) / 2.0
+    };
+    Some([
+        (x0, intercept + per_day * x0),
+        (x1, intercept + per_day * x1),
+    ])
+}
+
 /// The chart of `metric` as an inline SVG element (without the `xmlns` attribute, which HTML
 /// does not need and which would be the report's only URL).
 ///
@@ -74,7 +120,21 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
 
     let (x_min, x_max) = span(xs.iter().copied()).unwrap_or((0.0, 1.0));
     let x_pad = ((x_max - x_min) * 0.06).max(0.5);
-    let (y_min, y_max) = span(points.iter().map(|p| p.1)).unwrap_or((0.0, 1.0));
+    let band = baseline.and_then(|b| band_half_width(metric, b).map(|h| (b - h, b + h)));
+    // A trend needs a time axis: its slope is per day.
+    let trend = metric
+        .trend
+        .as_ref()
+        .filter(|_| x_title == "capture date")
+        .and_then(|t| trend_line(t, &points, x_min, x_max));
+    let (y_min, y_max) = span(
+        points
+            .iter()
+            .map(|p| p.1)
+            .chain(band.into_iter().flat_map(|(lo, hi)| [lo, hi]))
+            .chain(trend.into_iter().flatten().map(|p| p.1)),
+    )
+    .unwrap_or((0.0, 1.0));
     let y_pad = if y_max > y_min {
         (y_max - y_min) * 0.15
     } else {
@@ -121,11 +181,29 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
             .axis_desc_style(("sans-serif", 15).into_font().color(&TEXT))
             .draw()
             .map_err(|e| err(&e))?;
+        if let Some((lo, hi)) = band {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x_min - x_pad, lo), (x_max + x_pad, hi)],
+                    BAND.mix(0.55).filled(),
+                )))
+                .map_err(|e| err(&e))?;
+        }
         if let Some(b) = baseline {
             let ends = [(x_min - x_pad, b), (x_max + x_pad, b)];
             chart
                 .draw_series(DashedLineSeries::new(ends, 6, 4, BASELINE.stroke_width(1)))
                 .map_err(|e| err(&e))?;
+        }
+        if let (Some(ends), Some(t)) = (trend, metric.trend.as_ref()) {
+            // Solid when the interval excludes zero, dashed when the trend is not clear.
+            let style = TREND.stroke_width(2);
+            if t.clear {
+                chart.draw_series(LineSeries::new(ends, style))
+            } else {
+                chart.draw_series(DashedLineSeries::new(ends, 8, 6, style))
+            }
+            .map_err(|e| err(&e))?;
         }
         chart
             .draw_series(LineSeries::new(
@@ -133,8 +211,31 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
                 LINE.stroke_width(2),
             ))
             .map_err(|e| err(&e))?;
+        // Filled points: beyond noise (or unmarked); hollow: within noise of the baseline.
+        let within: Vec<bool> = metric
+            .values
+            .iter()
+            .filter(|v| v.value.is_finite())
+            .filter(|v| position(v.session).is_some())
+            .map(|v| v.within_noise == Some(true))
+            .collect();
         chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 4, LINE.filled())))
+            .draw_series(points.iter().zip(&within).map(|(&p, &w)| {
+                if w {
+                    Circle::new(p, 4, WHITE.filled())
+                } else {
+                    Circle::new(p, 4, LINE.filled())
+                }
+            }))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .zip(&within)
+                    .filter(|(_, w)| **w)
+                    .map(|(&p, _)| Circle::new(p, 4, LINE.stroke_width(2))),
+            )
             .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }

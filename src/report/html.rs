@@ -1,7 +1,12 @@
 //! `report.html`: takes a [`Report`] and the session images, gives one self-contained, offline
-//! page (no URL anywhere: images are inline JPEG data, charts inline SVG, CSS inline, no script).
-//! The page skeleton and styles are `template.html`; every value put into it goes through
-//! [`escape`].
+//! page for a clinician to go through with a patient: what was measured (header), the latest
+//! change at a glance, every session beside the baseline (side by side, slider or flicker, with
+//! switchable segmentation), a metrics table with noise markings and trends, one chart per
+//! metric and the alignment quality. No URL anywhere: images are inline JPEG data, charts
+//! inline SVG, CSS and the one small script inline. Without the script the slider is hidden
+//! and everything else works; printed, the page shows plain photos and overlays side by side.
+//! The page skeleton, styles and script are `template.html`; every value put into it goes
+//! through [`escape`].
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -10,7 +15,7 @@ use base64::Engine as _;
 use rayon::prelude::*;
 
 use super::overlay::{LINE_COLOUR, SCAR_COLOUR};
-use super::{MetricSeries, Report, SessionReport, SessionVisuals, chart};
+use super::{MetricSeries, Report, SessionReport, SessionVisuals, Trend, chart};
 use crate::definitions::Rgb;
 
 const TEMPLATE: &str = include_str!("template.html");
@@ -70,11 +75,6 @@ fn format_signed(v: f64) -> String {
     }
 }
 
-fn format_pct(v: Option<f64>) -> String {
-    v.filter(|p| p.is_finite())
-        .map_or_else(|| "—".to_string(), |p| format!("{} %", format_signed(p)))
-}
-
 /// A readable name for a DESIGN.md metric name; the raw name is shown beside it.
 fn metric_label(name: &str) -> String {
     let label = match name {
@@ -90,6 +90,75 @@ fn metric_label(name: &str) -> String {
         other => return other.replace('_', " "),
     };
     label.to_string()
+}
+
+/// Which way a metric's change reads. Lines, scars, redness and roughness are what the
+/// treatment aims to reduce; skin tone (ITA) is context, and so is any metric not known here:
+/// the page never calls their changes an improvement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Polarity {
+    LowerIsBetter,
+    Context,
+}
+
+fn polarity(name: &str) -> Polarity {
+    let lower_is_better = name.starts_with("line_")
+        || name.starts_with("scar_")
+        || name.starts_with("redness_")
+        || name == "roughness";
+    if lower_is_better {
+        Polarity::LowerIsBetter
+    } else {
+        Polarity::Context
+    }
+}
+
+/// How one change is marked on the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// No noise floor measured: the number stands alone, unmarked.
+    Unmarked,
+    WithinNoise,
+    Improved,
+    Worsened,
+    /// Beyond noise on a context metric, or with no direction.
+    Changed,
+}
+
+impl Reading {
+    fn of(metric: &str, delta: f64, within_noise: Option<bool>) -> Reading {
+        match within_noise {
+            None => Reading::Unmarked,
+            Some(true) => Reading::WithinNoise,
+            Some(false) => match polarity(metric) {
+                Polarity::LowerIsBetter if delta < 0.0 => Reading::Improved,
+                Polarity::LowerIsBetter if delta > 0.0 => Reading::Worsened,
+                _ => Reading::Changed,
+            },
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Reading::Unmarked => "",
+            Reading::WithinNoise => "noise",
+            Reading::Improved => "better",
+            Reading::Worsened => "worse",
+            Reading::Changed => "changed",
+        }
+    }
+
+    /// The chip beside the number, or nothing.
+    fn chip(self) -> String {
+        let text = match self {
+            Reading::Unmarked => return String::new(),
+            Reading::WithinNoise => "within noise",
+            Reading::Improved => "improved",
+            Reading::Worsened => "worsened",
+            Reading::Changed => "changed",
+        };
+        format!("<span class=\"mark {}\">{text}</span>", self.class())
+    }
 }
 
 /// `1234567` → `1,234,567`.
@@ -114,12 +183,70 @@ fn unit_text(unit: &str) -> String {
     }
 }
 
+/// `value unit`, with the unit only when there is one.
+fn with_unit(value: &str, unit: &str) -> String {
+    if unit.is_empty() {
+        value.to_string()
+    } else {
+        format!("{value} {unit}")
+    }
+}
+
 fn session_title(s: &SessionReport) -> String {
     if s.index == 0 {
         "Baseline".to_string()
     } else {
         format!("Session {}", s.index)
     }
+}
+
+fn date_text(s: &SessionReport) -> String {
+    s.date.clone().unwrap_or_else(|| "date unknown".to_string())
+}
+
+/// Where the capture date came from, in words.
+fn date_source_text(s: &SessionReport) -> String {
+    match (s.date.as_deref(), s.date_source.as_str()) {
+        (None, _) | (_, "none") => "no capture date found".to_string(),
+        (_, "exif") => "date from the photo's EXIF".to_string(),
+        (_, "file_name") => "date from the file name".to_string(),
+        (_, "series_file") => "date from the series file".to_string(),
+        (_, other) => format!("date from {other}"),
+    }
+}
+
+/// The scale and where it came from, in words.
+fn scale_text(report: &Report) -> String {
+    let source = match report.scale.source.as_str() {
+        "user" => "given on the command line".to_string(),
+        "series_file" => "from the series file".to_string(),
+        "calibration_target" => "from the calibration target in the photo".to_string(),
+        "none" => "no scale".to_string(),
+        other => other.replace('_', " "),
+    };
+    let scale = match report.scale.px_per_mm {
+        Some(s) => format!("{} px/mm, {source}", format_number(s)),
+        None => format!("{source}: areas in % of the common region, lengths per megapixel"),
+    };
+    match &report.scale.target {
+        Some(t) => format!(
+            "{scale} (target: {} mm disc, {} px across; not measured as skin)",
+            format_number(t.diameter_mm),
+            format_number(t.diameter_px)
+        ),
+        None => scale,
+    }
+}
+
+/// "±3 %" or "±0.5 a*": the change a metric makes between two photos of unchanged skin.
+fn noise_floor_text(metric: &MetricSeries) -> Option<String> {
+    metric.noise_floor.as_ref().map(|f| {
+        if f.relative {
+            format!("±{} %", format_number(f.value))
+        } else {
+            format!("±{}", with_unit(&format_number(f.value), &metric.unit))
+        }
+    })
 }
 
 /// The two embedded pictures of one session, shrunk, as data URIs.
@@ -189,6 +316,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     );
     values.insert("series", escape(&report.series));
     values.insert("summary", summary(report));
+    values.insert("glance", glance(report));
     values.insert("image_defs", image_defs(&pictures, shown_size(visuals)));
     values.insert("sessions", sessions(report, &pictures, shown_size(visuals)));
     values.insert("metrics_table", metrics_table(report));
@@ -200,9 +328,12 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
         escape(&format!("{} {}", report.tool.name, report.tool.version)),
     );
     values.insert("schema_version", report.schema_version.to_string());
-    // Legend swatches in step with the overlay drawing.
+    // Legend swatches in step with the overlay drawing and the charts.
     values.insert("line_colour", css_colour(LINE_COLOUR));
     values.insert("scar_colour", css_colour(SCAR_COLOUR));
+    values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
+    values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
+    values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
     fill(TEMPLATE, &values)
 }
 
@@ -234,20 +365,21 @@ fn summary(report: &Report) -> String {
         .iter()
         .filter_map(|s| s.date.as_deref())
         .collect();
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
     let date_range = match (dates.first(), dates.last()) {
-        (Some(a), Some(b)) if a != b => format!("{a} → {b}"),
+        (Some(a), Some(b)) if a != b => match (parse(a), parse(b)) {
+            (Some(da), Some(db)) => {
+                let days = (db - da).num_days();
+                let weeks = days as f64 / 7.0;
+                format!("{a} → {b} ({days} days, {weeks:.0} weeks)")
+            }
+            _ => format!("{a} → {b}"),
+        },
         (Some(a), _) => a.to_string(),
         _ => "unknown".to_string(),
     };
-    let scale = match report.scale.px_per_mm {
-        Some(s) => format!("{} px/mm ({})", format_number(s), report.scale.source),
-        None => format!(
-            "none ({}): areas in % of the common region",
-            report.scale.source
-        ),
-    };
     let region = format!(
-        "{} % of the baseline frame ({} px)",
+        "{} % of the baseline photo ({} px)",
         format_number(report.common_region.fraction_of_baseline * 100.0),
         group_thousands(report.common_region.pixels)
     );
@@ -260,12 +392,18 @@ fn summary(report: &Report) -> String {
         "{} {} · sha256 {sha}…",
         report.model.name, report.model.version
     );
+    let later = report.sessions.len().saturating_sub(1);
+    let sessions = match later {
+        0 => "1 (baseline only)".to_string(),
+        1 => "2 (baseline + 1 later session)".to_string(),
+        n => format!("{} (baseline + {n} later sessions)", n + 1),
+    };
     let rows = [
-        ("Series", report.series.clone()),
-        ("Sessions", report.sessions.len().to_string()),
+        ("Area", report.series.clone()),
         ("Dates", date_range),
-        ("Scale", scale),
-        ("Common region", region),
+        ("Sessions", sessions),
+        ("Scale", scale_text(report)),
+        ("Measured on", region),
         ("Region of interest", roi),
         ("Model", model),
         (
@@ -285,6 +423,99 @@ fn summary(report: &Report) -> String {
     html
 }
 
+/// The latest session against the baseline, one tile per metric, and its recovery readout.
+fn glance(report: &Report) -> String {
+    let Some(latest) = report.sessions.iter().skip(1).max_by_key(|s| s.index) else {
+        return "<p class=\"note\">Only the baseline so far: changes appear from the second \
+                session on.</p>"
+            .to_string();
+    };
+    let mut html = format!(
+        "<p class=\"note\">{} ({}) against the baseline. Changes smaller than the measured \
+         repeatability are marked <span class=\"mark noise\">within noise</span>.</p>",
+        escape(&session_title(latest)),
+        escape(&date_text(latest)),
+    );
+    html.push_str(&recovered_note(report, latest));
+    html.push_str("<div class=\"glance\">");
+    for metric in &report.metrics {
+        let Some(v) = metric.values.iter().find(|v| v.session == latest.index) else {
+            continue;
+        };
+        let Some(base) = metric.values.iter().find(|v| v.session == 0) else {
+            continue;
+        };
+        let reading = Reading::of(&metric.name, v.delta, v.within_noise);
+        // In the floor's own terms: relative change, or absolute for angles and colour
+        // coordinates (whose floor is absolute).
+        let absolute = metric.noise_floor.as_ref().is_some_and(|f| !f.relative);
+        let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
+            Some(p) => format!("{} %", format_signed(p)),
+            None => with_unit(&format_signed(v.delta), &metric.unit),
+        };
+        let _ = write!(
+            html,
+            "<div class=\"tile {class}\"><span class=\"metric\">{label}</span>\
+             <span class=\"big\">{big}</span>{chip}<span class=\"detail\">{from} → {to}</span></div>",
+            class = reading.class(),
+            label = escape(&metric_label(&metric.name)),
+            big = escape(&big),
+            chip = reading.chip(),
+            from = escape(&format_number(base.value)),
+            to = escape(&with_unit(&format_number(v.value), &metric.unit)),
+        );
+    }
+    html.push_str("</div>");
+    html
+}
+
+/// The "skin recovered" readout of one session, for planning the next one; nothing when it
+/// was not assessed (baseline, or no noise floor for redness).
+fn recovered_note(report: &Report, s: &SessionReport) -> String {
+    let Some(recovered) = s.redness_recovered else {
+        return String::new();
+    };
+    let redness = report.metrics.iter().find(|m| m.name == "redness_a");
+    let delta = redness
+        .and_then(|m| m.values.iter().find(|v| v.session == s.index))
+        .map(|v| v.delta);
+    let unit = redness.map_or("", |m| m.unit.as_str());
+    let (class, head, body) = match (recovered, delta) {
+        (true, _) => (
+            "recovered",
+            "Skin recovered".to_string(),
+            "redness is back within the noise floor of the baseline.".to_string(),
+        ),
+        (false, Some(d)) if d < 0.0 => (
+            "changed",
+            "Redness below baseline".to_string(),
+            format!(
+                "redness is {} lower than at baseline, beyond the noise floor.",
+                with_unit(&format_number(-d), unit)
+            ),
+        ),
+        (false, d) => (
+            "not-recovered",
+            "Not yet recovered".to_string(),
+            match d {
+                Some(d) => format!(
+                    "redness is still {} above the baseline, beyond the noise floor.",
+                    with_unit(&format_number(d), unit)
+                ),
+                None => {
+                    "redness is not yet back within the noise floor of the baseline.".to_string()
+                }
+            },
+        ),
+    };
+    format!(
+        "<p class=\"readout {class}\" data-recovered=\"{recovered}\"><span class=\"readout-kicker\">\
+         For planning the next session</span> <strong>{}</strong> — {}</p>",
+        escape(&head),
+        escape(&body)
+    )
+}
+
 /// Every picture once, in a hidden SVG; the figures show them with `<use>`, so the baseline
 /// pictures are stored once however many sessions compare against them.
 fn image_defs(pictures: &[Pictures], (w, h): (u32, u32)) -> String {
@@ -301,20 +532,144 @@ fn image_defs(pictures: &[Pictures], (w, h): (u32, u32)) -> String {
     html
 }
 
-fn figure(session: &SessionReport, slot: usize, (w, h): (u32, u32), caption: &str) -> String {
+/// Which of a picture's two versions a figure shows.
+#[derive(Clone, Copy)]
+enum Layers {
+    /// The photo, or its overlay while the segmentation toggle is on.
+    Switchable,
+    /// Always the overlay (the printed copy).
+    Overlay,
+}
+
+/// The `<use>` elements of picture `slot`.
+fn uses(slot: usize, layers: Layers) -> String {
+    match layers {
+        Layers::Switchable => format!(
+            "<use class=\"plain\" href=\"#img-{slot}-photo\"/><use class=\"seg\" href=\"#img-{slot}-overlay\"/>"
+        ),
+        Layers::Overlay => format!("<use href=\"#img-{slot}-overlay\"/>"),
+    }
+}
+
+fn figure(
+    session: &SessionReport,
+    slot: usize,
+    (w, h): (u32, u32),
+    caption: &str,
+    layers: Layers,
+) -> String {
     format!(
-        "<figure class=\"shot\"><svg class=\"photo\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{label}\">\
-         <use class=\"plain\" href=\"#img-{slot}-photo\"/><use class=\"seg\" href=\"#img-{slot}-overlay\"/></svg>\
+        "<figure class=\"shot\"><svg class=\"photo\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{label}\">{uses}</svg>\
          <figcaption>{caption}</figcaption></figure>",
         label = escape(&format!("{} ({})", session_title(session), session.input)),
+        uses = uses(slot, layers),
     )
 }
 
-fn date_text(s: &SessionReport) -> String {
-    s.date.clone().unwrap_or_else(|| "date unknown".to_string())
+/// One picture over the other: the baseline on top, cut at the slider (or blinking in flicker
+/// mode), the session below.
+fn compare_view(later: &SessionReport, slot: usize, (w, h): (u32, u32)) -> String {
+    let title = escape(&session_title(later));
+    let font = (w as f64 / 45.0).clamp(10.0, 40.0);
+    let pad = font * 0.6;
+    format!(
+        "<div class=\"compare\" data-width=\"{w}\">\
+         <svg class=\"photo\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Baseline over {title}\">\
+         <defs><clipPath id=\"cut-{slot}\"><rect class=\"cut\" x=\"0\" y=\"0\" width=\"{half}\" height=\"{h}\"/></clipPath></defs>\
+         <g class=\"under\">{under}</g><g class=\"over\" clip-path=\"url(#cut-{slot})\">{over}</g>\
+         <line class=\"divider\" x1=\"{half}\" x2=\"{half}\" y1=\"0\" y2=\"{h}\"/>\
+         <text class=\"tag tag-base\" x=\"{pad:.1}\" y=\"{base_y:.1}\" font-size=\"{font:.1}\">Baseline</text>\
+         <text class=\"tag tag-later\" x=\"{right:.1}\" y=\"{base_y:.1}\" font-size=\"{font:.1}\" text-anchor=\"end\">{title}</text>\
+         </svg>\
+         <input type=\"range\" class=\"slider js-only\" min=\"0\" max=\"1000\" value=\"500\" \
+         aria-label=\"Move the cut between the baseline (left) and {title} (right)\">\
+         <p class=\"hint slide-hint js-only\">Drag the slider (or the picture): baseline on the left, {title} on the right.</p>\
+         <p class=\"hint flick-hint\">Flicker: the picture alternates between the baseline and {title} every 0.8 s.</p>\
+         </div>",
+        half = w / 2,
+        under = uses(slot, Layers::Switchable),
+        over = uses(0, Layers::Switchable),
+        base_y = pad + font,
+        right = w as f64 - pad,
+    )
 }
 
-fn status_badge(s: &SessionReport) -> String {
+/// The controls and views of one card. The radio buttons and the checkbox are the viewer's
+/// first children, before the views, so that CSS sibling selectors alone switch them; only
+/// the slider's drag needs the script.
+fn viewer(report: &Report, later: Option<&SessionReport>, slot: usize, size: (u32, u32)) -> String {
+    let baseline = &report.sessions[0];
+    let base_caption = format!("Baseline · {}", escape(&date_text(baseline)));
+    let mut html = String::from("<div class=\"viewer\">");
+    let mut controls = String::new();
+    if let Some(s) = later {
+        let title = escape(&session_title(s));
+        for (mode, text, checked, js_only) in [
+            ("pair", "Side by side", true, false),
+            ("slide", "Slider", false, true),
+            ("flick", "Flicker", false, false),
+        ] {
+            let js = if js_only { " js-only" } else { "" };
+            let _ = write!(
+                html,
+                "<input type=\"radio\" class=\"mode mode-{mode}{js}\" name=\"view-{slot}\" \
+                 id=\"view-{slot}-{mode}\"{}>",
+                if checked { " checked" } else { "" }
+            );
+            let _ = write!(
+                controls,
+                "<label class=\"for-{mode}{js}\" for=\"view-{slot}-{mode}\">{text}</label>"
+            );
+        }
+        controls = format!(
+            "<div class=\"controls\" role=\"group\" aria-label=\"View of {title}\">{controls}</div>"
+        );
+    }
+    let _ = write!(
+        html,
+        "<input type=\"checkbox\" class=\"toggle\" id=\"seg-{slot}\">{controls}\
+         <label class=\"toggle-label\" for=\"seg-{slot}\">Show segmentation</label>\
+         <div class=\"views\"><div class=\"pair\">{}",
+        figure(baseline, 0, size, &base_caption, Layers::Switchable)
+    );
+    let mut print_pair = format!(
+        "<div class=\"pair seg-pair\">{}",
+        figure(
+            baseline,
+            0,
+            size,
+            &format!("{base_caption} · segmentation"),
+            Layers::Overlay
+        )
+    );
+    if let Some(s) = later {
+        let caption = format!(
+            "{} · {} · aligned to baseline",
+            escape(&session_title(s)),
+            escape(&date_text(s))
+        );
+        html.push_str(&figure(s, slot, size, &caption, Layers::Switchable));
+        html.push_str("</div>");
+        html.push_str(&compare_view(s, slot, size));
+        print_pair.push_str(&figure(
+            s,
+            slot,
+            size,
+            &format!("{caption} · segmentation"),
+            Layers::Overlay,
+        ));
+    } else {
+        html.push_str("</div>");
+    }
+    print_pair.push_str("</div>");
+    html.push_str("</div>");
+    html.push_str(&print_pair);
+    html.push_str("</div>");
+    html
+}
+
+/// The alignment status as a coloured badge; `prefix` names it where the context does not.
+fn status_badge(s: &SessionReport, prefix: &str) -> String {
     match &s.alignment {
         None => "<span class=\"badge ref\">reference</span>".to_string(),
         Some(a) => {
@@ -323,16 +678,49 @@ fn status_badge(s: &SessionReport) -> String {
                 "poor" => "poor",
                 _ => "failed",
             };
-            format!("<span class=\"badge {class}\">{}</span>", escape(&a.status))
+            format!(
+                "<span class=\"badge {class}\">{prefix}{}</span>",
+                escape(&a.status)
+            )
         }
     }
+}
+
+/// "aligned through session k", when the session was aligned via a neighbour.
+fn via_text(s: &SessionReport) -> Option<String> {
+    let k = s.alignment.as_ref()?.via_session?;
+    Some(if k == 0 {
+        "aligned through the baseline".to_string()
+    } else {
+        format!("aligned through session {k}")
+    })
+}
+
+/// Label, date source, notes of a session as one block of small print.
+fn session_details(s: &SessionReport) -> String {
+    let mut html = String::new();
+    let facts = [
+        escape(&date_source_text(s)),
+        format!("<span class=\"file\">{}</span>", escape(&s.input)),
+    ];
+    if let Some(label) = s.label.as_deref().filter(|l| !l.trim().is_empty()) {
+        let _ = write!(html, "<span class=\"label-chip\">{}</span> ", escape(label));
+    }
+    let _ = write!(html, "<span class=\"sub\">{}</span>", facts.join(" · "));
+    if let Some(notes) = s.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+        let _ = write!(
+            html,
+            "<p class=\"notes\"><span class=\"notes-kicker\">Notes</span> {}</p>",
+            escape(notes)
+        );
+    }
+    html
 }
 
 fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String {
     let Some(baseline) = report.sessions.first().filter(|_| !pictures.is_empty()) else {
         return "<p class=\"muted\">No sessions.</p>".to_string();
     };
-    let base_caption = format!("Baseline · {}", escape(&date_text(baseline)));
     let mut html = String::new();
     let later: Vec<(usize, &SessionReport)> = report
         .sessions
@@ -341,46 +729,125 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
         .skip(1)
         .filter(|(i, _)| *i < pictures.len())
         .collect();
-    // A series of one photo still shows it, with its overlay.
-    let cards: Vec<(usize, Option<&SessionReport>)> = if later.is_empty() {
-        vec![(0, None)]
-    } else {
-        later.iter().map(|(i, s)| (*i, Some(*s))).collect()
-    };
-    for (slot, session) in cards {
-        let (heading, meta) = match session {
-            Some(s) => (
-                format!("{} · {}", escape(&session_title(s)), escape(&date_text(s))),
-                format!(
-                    "{} <span class=\"file\">{}</span>",
-                    status_badge(s),
-                    escape(&s.input)
-                ),
-            ),
-            None => (
-                base_caption.clone(),
-                format!("<span class=\"file\">{}</span>", escape(&baseline.input)),
-            ),
-        };
+    let _ = write!(
+        html,
+        "<div class=\"baseline-info\"><h3>Baseline · {}</h3>{}</div>",
+        escape(&date_text(baseline)),
+        session_details(baseline)
+    );
+    if later.is_empty() {
+        // A series of one photo still shows it, with its overlay.
         let _ = write!(
             html,
-            "<article class=\"card session\"><header><h3>{heading}</h3><div class=\"meta\">{meta}</div></header>\
-             <input type=\"checkbox\" class=\"toggle\" id=\"seg-{slot}\">\
-             <label class=\"toggle-label\" for=\"seg-{slot}\">Show segmentation</label>\
-             <div class=\"pair\">{}",
-            figure(baseline, 0, size, &base_caption),
+            "<article class=\"card session\" data-session=\"0\">{}</article>",
+            viewer(report, None, 0, size)
         );
-        if let Some(s) = session {
-            let caption = format!(
-                "{} · {} · aligned to baseline",
-                escape(&session_title(s)),
-                escape(&date_text(s))
-            );
-            html.push_str(&figure(s, slot, size, &caption));
+    }
+    for (slot, s) in later {
+        let mut meta = status_badge(s, "alignment ");
+        if let Some(via) = via_text(s) {
+            let _ = write!(meta, "<span class=\"via\">{}</span>", escape(&via));
         }
-        html.push_str("</div></article>");
+        let _ = write!(
+            html,
+            "<article class=\"card session\" id=\"session-{index}\" data-session=\"{index}\">\
+             <header><div><h3>{title} · {date}</h3>{details}</div><div class=\"meta\">{meta}</div></header>\
+             {recovered}{viewer}</article>",
+            index = s.index,
+            title = escape(&session_title(s)),
+            date = escape(&date_text(s)),
+            details = session_details(s),
+            recovered = recovered_note(report, s),
+            viewer = viewer(report, Some(s), slot, size),
+        );
     }
     html
+}
+
+/// One change cell: the absolute change, the relative one, and its noise marking. The
+/// `data-*` attributes carry the marking for tests and scripts.
+fn change_cell(
+    metric: &MetricSeries,
+    session: usize,
+    reference: &str,
+    delta: Option<f64>,
+    pct: Option<f64>,
+    within_noise: Option<bool>,
+) -> String {
+    let Some(delta) = delta else {
+        return "<td class=\"num muted\">—</td>".to_string();
+    };
+    let reading = Reading::of(&metric.name, delta, within_noise);
+    let within_attr = within_noise.map_or_else(String::new, |w| format!(" data-within=\"{w}\""));
+    let pct = pct.filter(|p| p.is_finite()).map_or_else(String::new, |p| {
+        format!(
+            " <span class=\"pct\">({} %)</span>",
+            escape(&format_signed(p))
+        )
+    });
+    format!(
+        "<td class=\"num chg {class}\" data-metric=\"{name}\" data-session=\"{session}\" \
+         data-ref=\"{reference}\"{within_attr}><span class=\"abs\">{abs}</span>{pct}{chip}</td>",
+        class = reading.class(),
+        name = escape(&metric.name),
+        abs = escape(&format_signed(delta)),
+        chip = reading.chip(),
+    )
+}
+
+/// The trend of a metric: slope per 30 days with its 95% interval, and whether it is clear.
+fn trend_cell(metric: &MetricSeries, rows: usize) -> String {
+    let Some(t) = &metric.trend else {
+        return format!(
+            "<td class=\"trend\" rowspan=\"{rows}\"><span class=\"muted\">—</span>\
+             <span class=\"sub\">needs 3 dated sessions</span></td>"
+        );
+    };
+    let reading = trend_reading(&metric.name, t);
+    let marking = if t.clear {
+        let word = match reading {
+            Reading::Improved => "clearly improving",
+            Reading::Worsened => "clearly worsening",
+            _ => "clear trend",
+        };
+        format!("<span class=\"mark {}\">{word}</span>", reading.class())
+    } else {
+        "<span class=\"mark noise\">no clear trend</span>".to_string()
+    };
+    format!(
+        "<td class=\"trend {class}\" rowspan=\"{rows}\" data-metric=\"{name}\" data-clear=\"{clear}\">\
+         <span class=\"slope\">{slope}</span><span class=\"sub\">{unit} per 30 days · {n} sessions</span>\
+         <span class=\"sub\">95 % interval {lo} to {hi}</span>{marking}</td>",
+        class = reading.class(),
+        name = escape(&metric.name),
+        clear = t.clear,
+        slope = escape(&trend_text(t)),
+        unit = escape(&metric.unit),
+        n = t.sessions,
+        lo = escape(&format_signed(t.ci95[0])),
+        hi = escape(&format_signed(t.ci95[1])),
+    )
+}
+
+/// The slope with a `±` half-width when its interval is (nearly) symmetric; otherwise the
+/// slope alone (the interval is shown beside it).
+fn trend_text(t: &Trend) -> String {
+    let [lo, hi] = t.ci95;
+    let half = (hi - lo).abs() / 2.0;
+    let centre = (hi + lo) / 2.0;
+    if half > 0.0 && (centre - t.slope_per_30_days).abs() <= 0.1 * half {
+        format!(
+            "{} ± {}",
+            format_signed(t.slope_per_30_days),
+            format_number(half)
+        )
+    } else {
+        format_signed(t.slope_per_30_days)
+    }
+}
+
+fn trend_reading(metric: &str, t: &Trend) -> Reading {
+    Reading::of(metric, t.slope_per_30_days, Some(!t.clear))
 }
 
 fn metrics_table(report: &Report) -> String {
@@ -388,20 +855,28 @@ fn metrics_table(report: &Report) -> String {
         return "<p class=\"muted\">No metrics.</p>".to_string();
     }
     let mut html = String::from(
-        "<table class=\"metrics\"><thead><tr><th>Metric</th><th>Session</th><th>Date</th>\
-         <th class=\"num\">Value</th><th class=\"num\">Δ vs baseline</th><th class=\"num\">Δ %</th>\
-         <th class=\"num\">Δ vs previous</th><th class=\"num\">Δ %</th></tr></thead>",
+        "<table class=\"metrics\"><thead><tr><th>Metric</th><th>Session</th>\
+         <th class=\"num\">Value</th><th class=\"num\">Change vs baseline</th>\
+         <th class=\"num\">Change vs previous</th><th>Trend</th></tr></thead>",
     );
     for metric in &report.metrics {
         html.push_str("<tbody>");
+        let rows = metric.values.len();
         for (row, v) in metric.values.iter().enumerate() {
             html.push_str("<tr>");
             if row == 0 {
+                let floor = noise_floor_text(metric).map_or_else(String::new, |f| {
+                    format!("<span class=\"floor\">noise floor {}</span>", escape(&f))
+                });
+                let context = if polarity(&metric.name) == Polarity::Context {
+                    "<span class=\"floor\">context, not a treatment outcome</span>"
+                } else {
+                    "<span class=\"floor\">lower is better</span>"
+                };
                 let _ = write!(
                     html,
-                    "<th scope=\"rowgroup\" rowspan=\"{}\"><span class=\"metric\">{}</span>\
-                     <code>{}</code><span class=\"unit\">{}</span></th>",
-                    metric.values.len(),
+                    "<th scope=\"rowgroup\" rowspan=\"{rows}\"><span class=\"metric\">{}</span>\
+                     <code>{}</code><span class=\"unit\">{}</span>{floor}{context}</th>",
                     escape(&metric_label(&metric.name)),
                     escape(&metric.name),
                     escape(&unit_text(&metric.unit)),
@@ -410,23 +885,33 @@ fn metrics_table(report: &Report) -> String {
             let session = report.sessions.iter().find(|s| s.index == v.session);
             let date = session.and_then(|s| s.date.clone()).unwrap_or_default();
             let base = v.session == 0;
-            let dash = || "—".to_string();
             let _ = write!(
                 html,
-                "<td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"num strong\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                "<td class=\"nowrap\">{}<span class=\"sub\">{}</span></td><td class=\"num strong\">{}</td>",
                 escape(&session.map_or_else(|| format!("Session {}", v.session), session_title)),
                 escape(&date),
                 escape(&format_number(v.value)),
-                escape(&if base { dash() } else { format_signed(v.delta) }),
-                escape(&if base {
-                    dash()
-                } else {
-                    format_pct(v.delta_pct)
-                }),
-                escape(&v.delta_prev.map_or_else(dash, format_signed)),
-                escape(&format_pct(v.delta_prev_pct)),
             );
+            html.push_str(&change_cell(
+                metric,
+                v.session,
+                "baseline",
+                (!base).then_some(v.delta),
+                v.delta_pct,
+                v.within_noise,
+            ));
+            html.push_str(&change_cell(
+                metric,
+                v.session,
+                "previous",
+                v.delta_prev,
+                v.delta_prev_pct,
+                v.within_noise_prev,
+            ));
+            if row == 0 {
+                html.push_str(&trend_cell(metric, rows));
+            }
+            html.push_str("</tr>");
         }
         html.push_str("</tbody>");
     }
@@ -443,9 +928,25 @@ fn chart_figure(report: &Report, metric: &MetricSeries) -> Result<String, String
         &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "),
         1,
     );
+    let mut notes = Vec::new();
+    if let Some(f) = noise_floor_text(metric) {
+        notes.push(format!("band: baseline {f} (noise floor)"));
+    }
+    if let Some(t) = &metric.trend {
+        notes.push(format!(
+            "trend {} per 30 days{}",
+            with_unit(&trend_text(t), &metric.unit),
+            if t.clear { "" } else { " (no clear trend)" }
+        ));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"chart-note\">{}</p>", escape(&notes.join(" · ")))
+    };
     Ok(format!(
         "<figure class=\"card chart-card\"><figcaption><span class=\"metric\">{}</span> <code>{}</code>\
-         <span class=\"unit\">{}</span></figcaption>{svg}</figure>",
+         <span class=\"unit\">{}</span></figcaption>{svg}{notes}</figure>",
         escape(&metric_label(&metric.name)),
         escape(&metric.name),
         escape(&unit_text(&metric.unit)),
@@ -480,13 +981,19 @@ fn alignment_table(report: &Report) -> String {
                     .join(", ")
             },
         );
+        let via = via_text(s).map_or_else(String::new, |v| {
+            format!(
+                "<span class=\"via\">{}; quality of that step</span>",
+                escape(&v)
+            )
+        });
         let _ = write!(
             html,
-            "<tr><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"file\">{}</td><td>{}</td>",
+            "<tr><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"file\">{}</td><td>{}{via}</td>",
             escape(&session_title(s)),
             escape(&s.date.clone().unwrap_or_default()),
             escape(&s.input),
-            status_badge(s),
+            status_badge(s, ""),
         );
         for cell in cells[..4].iter().chain([&gain]) {
             let _ = write!(html, "<td class=\"num\">{}</td>", escape(cell));
@@ -565,10 +1072,34 @@ mod tests {
         assert_eq!(format_number(-0.0004), "-4.00e-4");
         assert_eq!(format_number(f64::NAN), "—");
         assert_eq!(format_signed(2.5), "+2.50");
-        assert_eq!(format_pct(Some(-12.0)), "-12.00 %");
-        assert_eq!(format_pct(None), "—");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
         assert_eq!(group_thousands(999), "999");
+    }
+
+    #[test]
+    fn readings_claim_improvement_only_where_lower_is_better() {
+        use Reading::*;
+        assert_eq!(Reading::of("scar_area_pct", -1.0, Some(false)), Improved);
+        assert_eq!(Reading::of("redness_a", 0.4, Some(false)), Worsened);
+        assert_eq!(Reading::of("line_count", -3.0, Some(true)), WithinNoise);
+        assert_eq!(Reading::of("roughness", -3.0, None), Unmarked);
+        assert_eq!(Reading::of("ita_deg", -5.0, Some(false)), Changed);
+        assert_eq!(Reading::of("ita_deg", 5.0, Some(false)), Changed);
+        assert_eq!(Reading::of("something_new", -5.0, Some(false)), Changed);
+        assert_eq!(Reading::Unmarked.chip(), "");
+    }
+
+    #[test]
+    fn trend_shows_plus_minus_only_for_a_symmetric_interval() {
+        let t = |slope, ci95| Trend {
+            slope_per_30_days: slope,
+            ci95,
+            sessions: 4,
+            clear: false,
+        };
+        assert_eq!(trend_text(&t(-0.5, [-1.0, 0.0])), "-0.500 ± 0.500");
+        assert_eq!(trend_text(&t(-0.5, [-3.0, 0.0])), "-0.500");
+        assert_eq!(trend_text(&t(2.0, [2.0, 2.0])), "+2.00");
     }
 
     #[test]

@@ -255,9 +255,10 @@ fn writes_every_output_atomically() {
         !html.contains("http://") && !html.contains("https://"),
         "no URL at all"
     );
-    assert!(
-        !html.contains("<script"),
-        "the series name must not become markup"
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only the page's own script: the series name must not become markup"
     );
     assert!(html.contains("forearm &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
     assert_eq!(html.matches("<svg class=\"chart\"").count(), METRICS.len());
@@ -337,6 +338,171 @@ fn single_session_and_undated_series_render() {
         html.contains("S0\n</text>"),
         "index axis when dates are missing"
     );
+    assert!(!html.contains("class=\"slider"), "nothing to slide against");
+    assert!(!html.contains("type=\"radio\""));
+}
+
+/// The change cell of `metric`, `session` against `reference` (`baseline` or `previous`).
+fn change_cell<'a>(html: &'a str, metric: &str, session: usize, reference: &str) -> &'a str {
+    let key =
+        format!("data-metric=\"{metric}\" data-session=\"{session}\" data-ref=\"{reference}\"");
+    let start = html.find(&key).unwrap_or_else(|| panic!("no cell {key}"));
+    let end = start + html[start..].find("</td>").unwrap();
+    &html[start..end]
+}
+
+#[test]
+fn html_marks_noise_trends_recovery_and_sessions() {
+    let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
+    report.sessions[1].notes = Some("needle depth 1.5 mm <3 passes>".to_string());
+    // Line density: a clear downward trend; its change vs previous is marked too.
+    report.metrics[1].trend.as_mut().unwrap().clear = true;
+    report.metrics[1].trend.as_mut().unwrap().ci95 = [-2.0, -0.5];
+    report.metrics[1].values[2].within_noise_prev = Some(false);
+    report.metrics[1].values[1].within_noise_prev = Some(true);
+    // Skin tone: a real change, but context only.
+    let mut ita = report.metrics[0].clone();
+    ita.name = "ita_deg".to_string();
+    ita.unit = "°".to_string();
+    for v in &mut ita.values[1..] {
+        v.delta = 5.0;
+        v.within_noise = Some(false);
+    }
+    report.metrics.push(ita);
+    let html = html::render(&report, &visuals).unwrap();
+
+    // One viewer per later session: three view modes, one slider, one print copy of overlays.
+    for slot in 1..3 {
+        assert_eq!(html.matches(&format!("name=\"view-{slot}\"")).count(), 3);
+    }
+    assert_eq!(
+        html.matches("<input type=\"range\" class=\"slider").count(),
+        2
+    );
+    assert_eq!(html.matches("class=\"pair seg-pair\"").count(), 2);
+    assert_eq!(html.matches("clip-path=\"url(#cut-").count(), 2);
+
+    // Every marking follows the JSON's within_noise values.
+    let mut marked = 0;
+    for metric in &report.metrics {
+        for v in &metric.values[1..] {
+            for (reference, within) in [
+                ("baseline", v.within_noise),
+                ("previous", v.within_noise_prev),
+            ] {
+                let cell = change_cell(&html, &metric.name, v.session, reference);
+                match within {
+                    None => assert!(
+                        !cell.contains("data-within") && !cell.contains("mark"),
+                        "{cell}"
+                    ),
+                    Some(w) => {
+                        marked += 1;
+                        assert!(cell.contains(&format!("data-within=\"{w}\"")), "{cell}");
+                        assert_eq!(cell.contains(">within noise<"), w, "{cell}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(marked, 4 * 2 + 2);
+    // Lower is better: scar area 4 → 3 (-25 %, beyond 3 %) improved; roughness 0 → 0.5 worsened.
+    assert!(change_cell(&html, "scar_area_pct", 1, "baseline").contains(">improved<"));
+    assert!(change_cell(&html, "roughness", 1, "baseline").contains(">worsened<"));
+    // Skin tone is never an improvement.
+    let ita_cell = change_cell(&html, "ita_deg", 2, "baseline");
+    assert!(
+        ita_cell.contains(">changed<") && !ita_cell.contains("improved"),
+        "{ita_cell}"
+    );
+
+    // Trends: slope ± half-interval, clear or not.
+    assert_eq!(html.matches("data-clear=\"false\"").count(), 3);
+    assert_eq!(html.matches("data-clear=\"true\"").count(), 1);
+    assert!(html.contains(">clearly improving<"));
+    // scar: slope (2.5 - 4) / 2 = -0.75, interval [-1.5, 0]: symmetric.
+    assert!(html.contains("-0.750 ± 0.750"), "trend with its ± interval");
+
+    // Sessions: label, escaped notes, date source, recovery, chained alignment.
+    assert!(html.contains("treatment 1"));
+    assert!(html.contains("needle depth 1.5 mm &lt;3 passes&gt;"));
+    assert!(html.contains("date from the photo&#39;s EXIF"));
+    assert_eq!(
+        html.matches("data-recovered=\"true\"").count(),
+        2,
+        "card and glance"
+    );
+    assert_eq!(html.matches("data-recovered=\"false\"").count(), 1);
+    assert!(html.contains("Skin recovered") && html.contains("Not yet recovered"));
+    assert!(html.contains("aligned through session 1"));
+    assert!(html.contains("12.50 px/mm, given on the command line"));
+    let mut calibrated = report.clone();
+    calibrated.scale = ScaleInfo {
+        px_per_mm: Some(20.0),
+        source: "calibration_target".to_string(),
+        target: Some(TargetInfo {
+            centre: [10.0, 10.0],
+            diameter_px: 200.0,
+            diameter_mm: 10.0,
+        }),
+    };
+    let page = html::render(&calibrated, &visuals).unwrap();
+    assert!(page.contains(
+        "20.00 px/mm, from the calibration target in the photo (target: 10.00 mm disc, 200.0 px across"
+    ));
+    assert!(html.contains("87.50 % of the baseline photo"));
+}
+
+#[test]
+fn html_renders_missing_fields_as_nothing() {
+    let (mut report, visuals) = fabricated("bare", 3, 32, 24);
+    report.scale = ScaleInfo {
+        px_per_mm: None,
+        source: "none".to_string(),
+        target: None,
+    };
+    for s in &mut report.sessions {
+        s.redness_recovered = None;
+        s.label = None;
+        s.notes = None;
+        s.date = None;
+        s.date_source = "none".to_string();
+    }
+    for m in &mut report.metrics {
+        m.noise_floor = None;
+        m.trend = None;
+        for v in &mut m.values {
+            v.within_noise = None;
+            v.within_noise_prev = None;
+        }
+    }
+    let html = html::render(&report, &visuals).unwrap();
+    for absent in [
+        "data-within",
+        "data-recovered",
+        "data-clear",
+        "chg better",
+        "chg worse",
+        "chg noise",
+        "tile better",
+        "tile noise",
+        "noise floor ±",
+        ">false",
+        "false<",
+        ">None",
+        ">null",
+        "Notes",
+    ] {
+        if let Some(at) = html.find(absent) {
+            panic!("{absent}: …{}…", &html[at.saturating_sub(120)..at + 40]);
+        }
+    }
+    assert_eq!(
+        html.matches("needs 3 dated sessions").count(),
+        report.metrics.len()
+    );
+    assert!(html.contains("no scale: areas in % of the common region"));
+    assert!(html.contains("no capture date found"));
 }
 
 #[test]
