@@ -9,7 +9,7 @@ use rusqlite::params;
 
 use super::db::Db;
 use crate::error::{Error, Result};
-use crate::report::write_atomic;
+use crate::report::{escape, write_atomic};
 
 pub const CSV_FILE: &str = "summary.csv";
 pub const HTML_FILE: &str = "summary.html";
@@ -257,22 +257,6 @@ fn render_csv(rows: &[SeriesSummary], db_path: &Path) -> Result<Vec<u8>> {
         path: db_path.with_file_name(CSV_FILE),
         reason: format!("cannot write CSV: {e}"),
     })
-}
-
-/// Text made safe for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A folder name as a URL path segment.

@@ -17,6 +17,7 @@ mod json;
 mod overlay;
 
 pub use atomic::{remove_stale_temporaries, write_atomic};
+pub use html::escape;
 pub use overlay::{LINE_COLOUR, SCAR_COLOUR, draw_overlay};
 
 /// File names in the output folder (overlays are named per session by `SessionReport::overlay`).
