@@ -534,6 +534,7 @@ pub fn measure_prepared(
         },
         sessions,
         metrics: metric_series,
+        notes: Vec::new(),
         timings_ms: timings,
     };
     Ok(SeriesResult { report, visuals })

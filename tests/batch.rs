@@ -73,6 +73,21 @@ fn a_clinic_tree_is_processed_and_broken_inputs_are_recorded_with_reasons() {
         "{note}"
     );
 
+    // The series' own report carries the same news, and lists what was left out.
+    let p03 = report(&out.join("p03/cheek/report.json"));
+    assert!(p03.notes.iter().any(|n| *n == note), "{:?}", p03.notes);
+    assert!(
+        p03.notes
+            .iter()
+            .any(|n| n.starts_with("left out p03/cheek/2026-01-05_s0.jpg (load: ")),
+        "{:?}",
+        p03.notes
+    );
+    let p01f = report(&out.join("p01/forehead/report.json"));
+    assert_eq!(p01f.notes.len(), 2, "{:?}", p01f.notes);
+    let p03_html = std::fs::read_to_string(out.join("p03/cheek/report.html")).unwrap();
+    assert!(p03_html.contains("<dt>Notes</dt>") && p03_html.contains("left out"));
+
     // Everything else matches what `track` gives for the same photos.
     for (key, good) in &clinic.good {
         let batch_report = report(&out.join(key).join("report.json"));

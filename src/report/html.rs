@@ -398,7 +398,7 @@ fn summary(report: &Report) -> String {
         1 => "2 (baseline + 1 later session)".to_string(),
         n => format!("{} (baseline + {n} later sessions)", n + 1),
     };
-    let rows = [
+    let mut rows = vec![
         ("Area", report.series.clone()),
         ("Dates", date_range),
         ("Sessions", sessions),
@@ -411,6 +411,9 @@ fn summary(report: &Report) -> String {
             format!("{} {}", report.tool.name, report.tool.version),
         ),
     ];
+    if !report.notes.is_empty() {
+        rows.insert(1, ("Notes", report.notes.join(" · ")));
+    }
     let mut html = String::new();
     for (key, value) in rows {
         let _ = write!(

@@ -41,6 +41,10 @@ pub struct Report {
     pub common_region: RegionInfo,
     pub sessions: Vec<SessionReport>,
     pub metrics: Vec<MetricSeries>,
+    /// What a reader must know about how the series was assembled, e.g. photos a batch left
+    /// out and which photo became the baseline instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub timings_ms: StageTimings,
 }
 

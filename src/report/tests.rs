@@ -152,6 +152,7 @@ fn fabricated(
         },
         sessions: session_reports,
         metrics,
+        notes: Vec::new(),
         timings_ms: StageTimings {
             load: 120.0,
             align: 840.5,
