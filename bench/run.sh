@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): wall time and peak memory of `compare` on a pair of 12-megapixel
-# photos, and segmentation throughput in ms per megapixel at the working resolution.
+# photos, segmentation throughput in ms per megapixel at the working resolution, and peak
+# memory of `analyze` and `compare` on 24-megapixel photos (results: bench/RESULTS.md).
 # Usage: bash bench/run.sh [PROFILE]   (PROFILE: dev (default, what README builds) or release)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -688,9 +688,11 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     };
     // The series' own report says what the batch left out, not only the clinic summary.
     result.report.notes.extend(note.clone());
-    result.report.notes.extend(failed.iter().map(|(i, stage, reason)| {
-        format!("left out {} ({stage}: {reason})", listed[*i].rel)
-    }));
+    result.report.notes.extend(
+        failed
+            .iter()
+            .map(|(i, stage, reason)| format!("left out {} ({stage}: {reason})", listed[*i].rel)),
+    );
     drop(kept_photos);
     remove_stale_temporaries(&series_out);
     report::write_all(&result.report, &result.visuals, &series_out)?;

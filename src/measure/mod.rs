@@ -193,10 +193,14 @@ pub fn measure(
         })
     };
 
-    // Fine lines: area, skeleton length, count.
-    let lines = mask_of(CLASS_LINE);
-    let line_px = lines.iter().filter(|&&v| v != 0).count() as f64;
-    let (skeleton_px, components) = skeleton::skeleton_length(&skeleton::thin(&lines));
+    // Fine lines: area, skeleton length, count. Each whole-frame buffer below lives only as
+    // long as its metric needs it: at 24 megapixels one f32 plane is 96 MB (issue 6: 1.5 GB).
+    let (line_px, skeleton_px, components) = {
+        let lines = mask_of(CLASS_LINE);
+        let line_px = lines.iter().filter(|&&v| v != 0).count() as f64;
+        let (skeleton_px, components) = skeleton::skeleton_length(&skeleton::thin(&lines));
+        (line_px, skeleton_px, components)
+    };
     let (line_length, min_line_px) = match scale {
         // mm of skeleton / cm² of region = (len / s) / (px / s² / 100).
         Some(s) => (100.0 * skeleton_px * s / region_f, opts.min_line_mm * s),
@@ -205,46 +209,64 @@ pub fn measure(
     let line_count = components.iter().filter(|&&l| l > min_line_px).count();
 
     // Scars: area and count of components above the minimum size.
-    let scars = mask_of(CLASS_SCAR);
-    let scar_px = scars.iter().filter(|&&v| v != 0).count() as f64;
     let min_scar_px = match scale {
         Some(s) => opts.min_scar_mm2 * s * s,
         None => opts.min_scar_px as f64,
     };
-    let labels = connected_components(&scars, Connectivity::Eight, image::Luma([0u8]));
-    let mut sizes = vec![0u64; labels.iter().copied().max().unwrap_or(0) as usize];
-    for &l in labels.iter().filter(|&&l| l > 0) {
-        sizes[l as usize - 1] += 1;
-    }
-    let scar_count = sizes.iter().filter(|&&s| s as f64 >= min_scar_px).count();
+    let (scar_px, scar_count) = {
+        let scars = mask_of(CLASS_SCAR);
+        let scar_px = scars.iter().filter(|&&v| v != 0).count() as f64;
+        let labels = connected_components(&scars, Connectivity::Eight, image::Luma([0u8]));
+        let mut sizes = vec![0u64; labels.iter().copied().max().unwrap_or(0) as usize];
+        for &l in labels.iter().filter(|&&l| l > 0) {
+            sizes[l as usize - 1] += 1;
+        }
+        let count = sizes.iter().filter(|&&s| s as f64 >= min_scar_px).count();
+        (scar_px, count)
+    };
 
     // Colour: a* over the region, L* and b* over non-lesion skin.
-    let lab = color::image_to_lab(image, w, h);
-    let a_region: Vec<f32> = (0..n).filter(|&i| in_region[i]).map(|i| lab.a[i]).collect();
+    let color::LabPlanes { l, a, b, .. } = color::image_to_lab(image, w, h);
+    let mut a_region: Vec<f32> = (0..n).filter(|&i| in_region[i]).map(|i| a[i]).collect();
+    drop(a);
     let redness_a = a_region.iter().map(|&v| v as f64).sum::<f64>() / region_f;
-    let a_median = median(a_region.clone());
+    let a_median = median(&mut a_region);
     let threshold = reference_a_median.unwrap_or(a_median) + opts.redness_margin_a;
+    // A count, so the order `median` left the values in does not matter.
     let red_px = a_region.iter().filter(|&&v| v as f64 > threshold).count() as f64;
+    drop(a_region);
 
     let skin = mask_of(CLASS_BACKGROUND);
-    let skin_idx: Vec<usize> = {
-        let s: Vec<usize> = (0..n).filter(|&i| skin.as_raw()[i] != 0).collect();
-        // All lesion: fall back to the whole region rather than report nothing.
-        if s.is_empty() {
-            (0..n).filter(|&i| in_region[i]).collect()
+    // All lesion: fall back to the whole region rather than report nothing.
+    let any_skin = skin.iter().any(|&v| v != 0);
+    let on_skin = |i: usize| {
+        if any_skin {
+            skin.as_raw()[i] != 0
         } else {
-            s
+            in_region[i]
         }
     };
-    let l_med = median(skin_idx.iter().map(|&i| lab.l[i]).collect());
-    let b_med = median(skin_idx.iter().map(|&i| lab.b[i]).collect());
+    let l_med = median(
+        &mut (0..n)
+            .filter(|&i| on_skin(i))
+            .map(|i| l[i])
+            .collect::<Vec<f32>>(),
+    );
+    let b_med = median(
+        &mut (0..n)
+            .filter(|&i| on_skin(i))
+            .map(|i| b[i])
+            .collect::<Vec<f32>>(),
+    );
+    drop(b);
     let ita_deg = (l_med - 50.0).atan2(b_med).to_degrees();
 
     let sigmas = match scale {
         Some(s) => (ROUGHNESS_SIGMAS_MM.0 * s, ROUGHNESS_SIGMAS_MM.1 * s),
         None => ROUGHNESS_SIGMAS_PX,
     };
-    let roughness = roughness(&lab.l, &skin, sigmas);
+    drop((class, in_region));
+    let roughness = roughness(l, &skin, sigmas);
 
     Metrics {
         region_px,
@@ -266,25 +288,27 @@ pub fn measure(
 /// Standard deviation of the difference of Gaussians (`sigmas` fine, coarse; px) of `l` over
 /// the skin mask eroded by [`ROUGHNESS_ERODE_PX`]. The blurs are normalised convolutions
 /// weighted by the skin mask, so lesions and pixels outside the region do not enter the
-/// band-pass at all; the erosion drops border pixels that may be part lesion.
-fn roughness(l: &[f32], skin: &Mask, sigmas: (f64, f64)) -> f64 {
+/// band-pass at all; the erosion drops border pixels that may be part lesion. Takes `l` to
+/// weight it in place (one whole-frame plane less at the peak).
+fn roughness(l: Vec<f32>, skin: &Mask, sigmas: (f64, f64)) -> f64 {
     let (w, h) = (skin.width() as usize, skin.height() as usize);
     let fine = sigmas.0.max(MIN_SIGMA_PX);
     let coarse = sigmas.1.max(2.0 * fine);
-    let weight: Vec<f32> = skin
-        .iter()
-        .map(|&v| if v != 0 { 1.0 } else { 0.0 })
-        .collect();
-    let weighted: Vec<f32> = l.iter().zip(&weight).map(|(a, b)| a * b).collect();
+    let weight = |v: u8| if v != 0 { 1.0f32 } else { 0.0 };
+    let mut weighted = l;
+    for (value, &m) in weighted.iter_mut().zip(skin.as_raw()) {
+        *value *= weight(m);
+    }
     let smooth = |sigma: f64| {
-        let num = gaussian_blur(&weighted, w, h, sigma);
-        let den = gaussian_blur(&weight, w, h, sigma);
-        num.iter()
-            .zip(&den)
-            .map(|(n, d)| if *d > 1e-6 { n / d } else { 0.0 })
-            .collect::<Vec<f32>>()
+        let mut num = gaussian_blur(&weighted, w, h, sigma, |v| v);
+        let den = gaussian_blur(skin.as_raw(), w, h, sigma, weight);
+        for (n, d) in num.iter_mut().zip(&den) {
+            *n = if *d > 1e-6 { *n / d } else { 0.0 };
+        }
+        num
     };
     let (f, c) = (smooth(fine), smooth(coarse));
+    drop(weighted);
     let eroded = imageproc::morphology::erode(skin, Norm::LInf, ROUGHNESS_ERODE_PX);
     let pick = if eroded.iter().any(|&v| v != 0) {
         &eroded
@@ -305,11 +329,18 @@ fn roughness(l: &[f32], skin: &Mask, sigmas: (f64, f64)) -> f64 {
     (sum2 / count - mean * mean).max(0.0).sqrt()
 }
 
-/// Separable Gaussian blur of a `w × h` plane, zero outside (the normalised convolution in
-/// [`roughness`] divides the zero padding out), kernel truncated at 3 sigma. Both passes run
-/// down columns (whole rows accumulate at once, which vectorises), with a transpose between,
-/// in parallel over output rows.
-fn gaussian_blur(plane: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
+/// Separable Gaussian blur of a `w × h` plane (of `value(pixel)`), zero outside (the normalised
+/// convolution in [`roughness`] divides the zero padding out), kernel truncated at 3 sigma.
+/// Both passes run down columns (whole rows accumulate at once, which vectorises): the second
+/// on strips of rows transposed one at a time, in place, so the blur needs no whole-frame
+/// plane besides its output.
+fn gaussian_blur<T: Copy + Sync>(
+    plane: &[T],
+    w: usize,
+    h: usize,
+    sigma: f64,
+    value: impl Fn(T) -> f32 + Sync,
+) -> Vec<f32> {
     let r = (3.0 * sigma).ceil() as usize;
     let mut kernel: Vec<f32> = (0..=2 * r)
         .map(|k| {
@@ -322,13 +353,25 @@ fn gaussian_blur(plane: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
     if w == 0 || h == 0 {
         return vec![0.0; w * h];
     }
-    let vertical = blur_columns(plane, w, h, &kernel);
-    let across = blur_columns(&transpose(&vertical, w, h), h, w, &kernel);
-    transpose(&across, h, w)
+    let mut out = blur_columns(plane, w, h, &kernel, value);
+    const STRIP_ROWS: usize = 32;
+    out.par_chunks_mut(w * STRIP_ROWS).for_each(|strip| {
+        let rows = strip.len() / w;
+        let blurred = blur_columns(&transpose(strip, w, rows), rows, w, &kernel, |v| v);
+        strip.copy_from_slice(&transpose(&blurred, rows, w));
+    });
+    out
 }
 
-/// Convolves each column of a `w × h` plane with `kernel` (odd length, centred), zero outside.
-fn blur_columns(plane: &[f32], w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
+/// Convolves each column of a `w × h` plane (of `value(pixel)`) with `kernel` (odd length,
+/// centred), zero outside.
+fn blur_columns<T: Copy + Sync>(
+    plane: &[T],
+    w: usize,
+    h: usize,
+    kernel: &[f32],
+    value: impl Fn(T) -> f32 + Sync,
+) -> Vec<f32> {
     let r = kernel.len() / 2;
     let mut out = vec![0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each(|(y, out_row)| {
@@ -337,8 +380,8 @@ fn blur_columns(plane: &[f32], w: usize, h: usize, kernel: &[f32]) -> Vec<f32> {
         for yy in lo..=hi {
             let k = kernel[yy + r - y];
             let src = &plane[yy * w..(yy + 1) * w];
-            for (o, s) in out_row.iter_mut().zip(src) {
-                *o += k * s;
+            for (o, &s) in out_row.iter_mut().zip(src) {
+                *o += k * value(s);
             }
         }
     });
@@ -367,7 +410,7 @@ fn transpose(plane: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 /// Median of `values` (mean of the two middle ones for an even count); 0 when empty.
-fn median(mut values: Vec<f32>) -> f64 {
+fn median(values: &mut [f32]) -> f64 {
     let n = values.len();
     if n == 0 {
         return 0.0;
