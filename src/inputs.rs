@@ -191,9 +191,10 @@ impl Table {
         let mut columns = HashMap::new();
         for (i, name) in header.iter().enumerate() {
             let name = name.to_ascii_lowercase();
+            let shown_name = shown(&name);
             if !required.contains(&name.as_str()) && !optional.contains(&name.as_str()) {
                 return Err(format!(
-                    "unknown column '{name}' (expected {}{}{})",
+                    "unknown column '{shown_name}' (expected {}{}{})",
                     required.join(","),
                     if optional.is_empty() {
                         ""
@@ -204,7 +205,7 @@ impl Table {
                 ));
             }
             if columns.insert(name.clone(), i).is_some() {
-                return Err(format!("column '{name}' appears twice in the header"));
+                return Err(format!("column '{shown_name}' appears twice in the header"));
             }
         }
         let missing: Vec<&str> = required
@@ -217,7 +218,7 @@ impl Table {
                 "missing column{} {} in the header (found: {})",
                 if missing.len() > 1 { "s" } else { "" },
                 missing.join(", "),
-                header.iter().collect::<Vec<_>>().join(",")
+                shown(&header.iter().collect::<Vec<_>>().join(","))
             ));
         }
         let mut rows = Vec::new();
@@ -267,14 +268,32 @@ pub fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
         return Err("empty date (expected YYYY-MM-DD)".into());
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("cannot read date '{text}' (expected YYYY-MM-DD)"))
+        .map_err(|_| format!("cannot read date '{}' (expected YYYY-MM-DD)", shown(text)))
 }
 
-fn parse_scale(text: &str) -> std::result::Result<f64, String> {
+/// A `px_per_mm` cell: a positive finite number.
+pub(crate) fn parse_scale(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("px_per_mm '{text}' is not a positive number")),
+        _ => Err(format!(
+            "px_per_mm '{}' is not a positive number",
+            shown(text)
+        )),
     }
+}
+
+/// User text as it appears inside an error message: control characters (a newline in a quoted
+/// CSV cell, say) escaped, so that every message stays one line.
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `relative` joined onto `folder`, refused when it is empty or absolute, leaves `folder`
@@ -283,6 +302,7 @@ pub fn resolve_inside(folder: &Path, relative: &str) -> std::result::Result<Path
     if relative.is_empty() {
         return Err("empty photo path".into());
     }
+    let relative_shown = shown(relative);
     let rel = Path::new(relative);
     let mut depth = 0i32;
     for part in rel.components() {
@@ -294,7 +314,7 @@ pub fn resolve_inside(folder: &Path, relative: &str) -> std::result::Result<Path
         }
         if depth < 0 {
             return Err(format!(
-                "photo path '{relative}' leaves the folder of the file (paths must be relative \
+                "photo path '{relative_shown}' leaves the folder of the file (paths must be relative \
                  and stay inside it)"
             ));
         }
@@ -302,13 +322,13 @@ pub fn resolve_inside(folder: &Path, relative: &str) -> std::result::Result<Path
     let path = folder.join(rel);
     let meta = std::fs::metadata(&path).map_err(|_| {
         format!(
-            "photo '{relative}' does not exist (looked for {})",
-            path.display()
+            "photo '{relative_shown}' does not exist (looked for {})",
+            shown(&path.display().to_string())
         )
     })?;
     if meta.is_dir() {
         return Err(format!(
-            "photo '{relative}' is a folder, expected a photo file"
+            "photo '{relative_shown}' is a folder, expected a photo file"
         ));
     }
     // A symbolic link inside the folder may still point outside it.
@@ -316,7 +336,7 @@ pub fn resolve_inside(folder: &Path, relative: &str) -> std::result::Result<Path
         && !real.starts_with(&root)
     {
         return Err(format!(
-            "photo path '{relative}' leads outside the folder of the file (through a link)"
+            "photo path '{relative_shown}' leads outside the folder of the file (through a link)"
         ));
     }
     Ok(path)
@@ -410,6 +430,24 @@ mod tests {
             ),
             ("date,photo\n", "no sessions"),
             ("", "empty file"),
+            // Found by the series_file fuzz target: a quoted header field holding a newline
+            // was echoed as is, so the message was two lines.
+            (
+                "date,\",date,photo\nx\",photo\n2026-01-01,a.jpg\n",
+                "unknown column ',date,photo\\nx'",
+            ),
+            (
+                "date,photo\n\"2026-01-01\nx\",a.jpg\n",
+                "cannot read date '2026-01-01\\nx'",
+            ),
+            (
+                "date,photo\n2026-01-01,\"a\r\nb.jpg\"\n",
+                "photo 'a\\r\\nb.jpg'",
+            ),
+            (
+                "date,photo,px_per_mm\n2026-01-01,a.jpg,\"1\n2\"\n",
+                "px_per_mm '1\\n2'",
+            ),
         ];
         for (csv, expected) in cases {
             let message = error_of(csv, &files);

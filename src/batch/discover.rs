@@ -156,7 +156,7 @@ pub fn read_manifest(path: &Path) -> Result<Discovered> {
         let photo = inputs::resolve_inside(&folder, cell("photo")).map_err(at)?;
         let px_per_mm = match cell("px_per_mm") {
             "" => None,
-            v => Some(parse_scale(v).map_err(at)?),
+            v => Some(inputs::parse_scale(v).map_err(at)?),
         };
         let text_field = |name: &str| Some(cell(name).to_string()).filter(|v| !v.is_empty());
         groups
@@ -205,18 +205,12 @@ fn folder_name(text: &str, what: &str) -> std::result::Result<String, String> {
             .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
         return Err(format!(
-            "{what} '{text}' cannot be used as a folder name (empty, hidden, too long, or \
-             holding / or \\)"
+            "{what} '{}' cannot be used as a folder name (empty, hidden, too long, or \
+             holding / or \\)",
+            crate::inputs::shown(text)
         ));
     }
     Ok(text.to_string())
-}
-
-fn parse_scale(text: &str) -> std::result::Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("px_per_mm '{text}' is not a positive number")),
-    }
 }
 
 /// The shard (0-based, below `count`) a series belongs to: from a hash of its key, so the

@@ -1,0 +1,52 @@
+//! The series file reader: any bytes as `series.csv` must give sessions that keep the file's
+//! promises, or one clear error naming the file — never a panic.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use skintrack::inputs::read_series_csv;
+
+/// One scratch folder per fuzzing process, holding the series file and two photo files
+/// (`a.jpg`, `b/c.jpg`) that rows may name, so that valid rows get past the path checks.
+fn scratch() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let base = std::env::var_os("SKINTRACK_FUZZ_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("skintrack-fuzz-series-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("b"));
+        let _ = std::fs::write(dir.join("a.jpg"), b"x");
+        let _ = std::fs::write(dir.join("b/c.jpg"), b"x");
+        dir.join("series.csv")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = scratch();
+    if std::fs::write(path, data).is_err() {
+        return;
+    }
+    match read_series_csv(path) {
+        Ok(sessions) => {
+            assert!(!sessions.is_empty());
+            // Dates present and strictly increasing: one photo per session date.
+            let dates: Vec<_> = sessions.iter().map(|s| s.date).collect();
+            assert!(dates.iter().all(Option::is_some));
+            assert!(dates.windows(2).all(|w| w[0] < w[1]), "{dates:?}");
+            for s in &sessions {
+                assert!(s.path.starts_with(path.parent().unwrap()), "{:?}", s.path);
+                if let Some(scale) = s.px_per_mm {
+                    assert!(scale.is_finite() && scale > 0.0, "{scale}");
+                }
+            }
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(text.contains("series.csv: "), "{text}");
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+});
