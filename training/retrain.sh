@@ -12,4 +12,7 @@ start=$(date +%s)
 "$PY" training/train.py
 "$PY" training/export.py
 "$PY" training/calibrate.py
+# export.py wrote a fresh manifest: add the real-photo scores and the classical baseline again.
+"$PY" training/eval_real.py --write-manifest >/dev/null
+"$PY" training/baseline_hessian.py --write-manifest >/dev/null
 echo "retrain.sh: done in $(( ($(date +%s) - start) / 60 )) min"

@@ -1,0 +1,590 @@
+"""Score a segmentation model on the real photos of ../shared/realdata (issue 7).
+
+The shipped model is trained on synthetic skin only; these photos (never copied into the
+repository) are the check of what it does on real faces. There are no pixel-accurate line or
+scar masks for real photos, so the measurements are the weak ones the annotations allow.
+
+Inference mirrors skintrack's Rust side (src/segment.rs) for a photo without a physical scale:
+- working factor = clamp(working_scale.longest_side / max(w, h), 1/16, 2); working size =
+  round(w * factor) x round(h * factor) (half away from zero), resized with a re-implementation
+  of the image crate's Triangle filter (resize_triangle);
+- the manifest's tile size / overlap; tiles start every size - overlap px, the last one flush
+  with the edge; pixels past the border are mirrored; tile logits are blended with the same
+  separable taper weight (min((d + 0.5) / overlap, 1), d = distance to the tile edge);
+- the blended logits are interpolated bilinearly (pixel centres aligned) to the photo's size,
+  `output.class_bias` is added and the argmax taken per pixel (as skintrack does: a smoother
+  map than a nearest-neighbour upsampling of the working class map).
+The whole frame is measured (skintrack additionally trims a 6-px border from its region).
+
+Measurements (pixel counts pooled over the photos of a set unless said otherwise):
+- wrinkles, javad71_facial_wrinkle_boxes (YOLO boxes `class cx cy w h`, normalised; a box covers
+  the pixel columns round(x0) .. round(x1) - 1 and rows likewise, x0/x1 = (cx -/+ w/2) * width):
+  `line_px_in_boxes_frac` = predicted fine-line pixels inside any box / all predicted fine-line
+  pixels, next to `chance_box_area_frac` = box pixels / all pixels (what lines scattered at
+  random would give) and their ratio `enrichment`; `line_density_in_boxes` / `_outside_boxes`
+  = line pixels / pixels inside resp. outside the boxes, mean over photos (and pooled).
+- acne, acne04_roboflow_voc (Pascal VOC boxes; a box covers columns xmin .. xmax - 1 and rows
+  ymin .. ymax - 1): a lesion box is "labelled scar" when >= 25% of its pixels are predicted
+  scar (likewise "labelled line" for fine line); `boxes_labelled_scar_frac` over all boxes (issue
+  7 target: under 10%), by lesion class; `scar_px_frac` / `line_px_frac` = predicted scar / line
+  pixels over all pixels of these photos (false-positive load: none of them is annotated as a
+  scar or a line), and the share of photos in which a scar is "found" (rule below).
+- scars, scarcare_scar_types/atrophic (label only): a scar is "found" in a photo when at least
+  one 8-connected component of predicted scar has >= 40 px at photo resolution (skintrack's
+  default `min_scar_px`); `found_frac` = photos with a scar found / photos (target: over 90%).
+  Also the predicted scar area. Note this is a recall-only check: a model that calls everything
+  scar passes it; read it next to the acne numbers.
+- nasolabial, wrinklearea3d_nasolabial_polygons, photos not flagged `likely_ai_generated`:
+  predicted fine-line pixels inside the rendered fold masks / all predicted line pixels, next to
+  the masks' share of the pixels (chance).
+
+Usage: python training/eval_real.py [MODEL.onnx] [--realdata DIR] [--overlays DIR] [--write-manifest]
+Prints the scores as JSON on stdout; `--write-manifest` also stores them (without the per-class
+breakdowns) as `scores.real_photos` in the model's manifest. Exits 0 with a message when the
+real-photo folder is absent. `--overlays DIR` (refused inside the repository) writes, for the
+first `--overlays-per-set` photos of each set (sorted by name), PNGs of the photo beside a copy
+with predicted fine lines in cyan, scars in magenta (filled at 45%, outlined) and the annotation
+boxes / fold outlines in yellow. No photo or overlay is ever written into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Iterator
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # modest and reproducible: BLAS on one thread by default
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MODELS_DIR, REPO_DIR, json_float, load_rgb, tile_origins  # noqa: E402
+
+DEFAULT_REALDATA = REPO_DIR.parent / "shared" / "realdata"
+WRINKLES = "javad71_facial_wrinkle_boxes"
+ACNE = "acne04_roboflow_voc"
+SCARS = "scarcare_scar_types/atrophic"
+NASOLABIAL = "wrinklearea3d_nasolabial_polygons"
+
+LINE, SCAR = 1, 2
+MIN_SCAR_PX = 40            # skintrack's default min_scar_px (src/measure/mod.rs)
+BOX_LABEL_FRAC = 0.25       # a box is "labelled scar/line" at >= this share of its pixels
+EIGHT = np.ones((3, 3), bool)
+
+LINE_COLOUR = (0, 229, 255)   # skintrack's overlay colours (src/report/overlay.rs)
+SCAR_COLOUR = (255, 0, 200)
+BOX_COLOUR = (255, 220, 0)
+
+# A classifier maps an RGB uint8 photo (HxWx3) to a class map (HxW uint8, 0/1/2) at its size.
+Classifier = Callable[[np.ndarray], np.ndarray]
+
+
+# ----------------------------------------------------------------------------- inference
+
+def round_half_away(v: float) -> int:
+    """Rust's f64::round (halves away from zero) for non-negative values."""
+    return int(math.floor(v + 0.5))
+
+
+def working_factor(width: int, height: int, manifest: dict) -> float:
+    """skintrack's working factor for a photo without a physical scale (Model::working_factor)."""
+    side = manifest["working_scale"].get("longest_side")
+    factor = side / max(width, height) if side else 1.0
+    return min(max(factor, 1.0 / 16.0), 2.0)
+
+
+def triangle_weights(n_in: int, n_out: int) -> np.ndarray:
+    """n_out x n_in float32 weights of the image crate's Triangle resampling along one axis
+    (image 0.25 imageops::sample: centre (o + 0.5) * ratio, support 1 widened by the ratio when
+    shrinking, weights normalised to sum 1)."""
+    ratio = np.float32(n_in / n_out)
+    sratio = max(np.float32(1.0), ratio)
+    support = np.float32(1.0) * sratio
+    wts = np.zeros((n_out, n_in), np.float32)
+    for o in range(n_out):
+        centre = (np.float32(o) + np.float32(0.5)) * ratio
+        left = min(max(int(math.floor(centre - support)), 0), n_in - 1)
+        right = min(max(int(math.ceil(centre + support)), left + 1), n_in)
+        i = np.arange(left, right, dtype=np.float32)
+        w = np.maximum(np.float32(1.0) - np.abs((i - (centre - np.float32(0.5))) / sratio), 0).astype(np.float32)
+        wts[o, left:right] = w / w.sum(dtype=np.float32)
+    return wts
+
+
+def resize_triangle(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """`image::imageops::resize(.., FilterType::Triangle)`: vertical pass into float, then the
+    horizontal pass, clamped and rounded half away from zero to uint8."""
+    h, w = rgb.shape[:2]
+    if (out_w, out_h) == (w, h):
+        return rgb
+    wv, wh = triangle_weights(h, out_h), triangle_weights(w, out_w).T
+    out = np.empty((out_h, out_w, rgb.shape[2]), np.uint8)
+    for c in range(rgb.shape[2]):
+        t = (wv @ rgb[:, :, c].astype(np.float32)) @ wh
+        out[:, :, c] = np.floor(np.clip(t, 0, 255) + np.float32(0.5))
+    return out
+
+
+def to_working(rgb: np.ndarray, manifest: dict) -> np.ndarray:
+    """The photo resampled to the model's working size, as skintrack does."""
+    h, w = rgb.shape[:2]
+    f = working_factor(w, h, manifest)
+    ww, wh = max(round_half_away(w * f), 1), max(round_half_away(h * f), 1)
+    return resize_triangle(rgb, ww, wh)
+
+
+def taper(tile: int, overlap: int) -> np.ndarray:
+    """Per-axis blending weight of skintrack's tiles: low at the borders, 1 inside."""
+    i = np.arange(tile)
+    edge = np.minimum(i, tile - 1 - i).astype(np.float32)
+    return np.minimum((edge + 0.5) / np.float32(max(overlap, 1)), 1.0).astype(np.float32)
+
+
+def mirror(idx: np.ndarray, n: int) -> np.ndarray:
+    """skintrack's mirrored index (reflection without repeating the edge pixel)."""
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    m = np.mod(idx, period)
+    return np.where(m < n, m, period - m)
+
+
+def normalise_manifest(rgb: np.ndarray, spec: dict) -> np.ndarray:
+    """HxWx3 uint8 -> 3xHxW float32 normalised as the manifest's input spec says."""
+    lo, hi = spec["value_range"]
+    x = lo + (hi - lo) * rgb.astype(np.float32) / np.float32(255.0)
+    x = (x - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def blended_logits(run_tile: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+                   manifest: dict) -> np.ndarray:
+    """Blended logits (CxHxW float32) of a working-size RGB image, tiled like skintrack."""
+    tile, overlap = manifest["tile"]["size"], manifest["tile"]["overlap"]
+    h, w = image.shape[:2]
+    x = normalise_manifest(image, manifest["input"])
+    wt = taper(tile, overlap)
+    acc = None
+    wsum = np.zeros((h, w), np.float32)
+    for y0 in tile_origins(h, tile, overlap):
+        rows = mirror(np.arange(y0, y0 + tile), h)
+        for x0 in tile_origins(w, tile, overlap):
+            cols = mirror(np.arange(x0, x0 + tile), w)
+            t = np.ascontiguousarray(x[:, rows][:, :, cols][None])
+            out = run_tile(t)[0]
+            if acc is None:
+                acc = np.zeros((out.shape[0], h, w), np.float32)
+            th, tw = min(tile, h - y0), min(tile, w - x0)  # drop mirrored rows/cols
+            wgt = wt[:th, None] * wt[None, :tw]
+            acc[:, y0:y0 + th, x0:x0 + tw] += out[:, :th, :tw] * wgt
+            wsum[y0:y0 + th, x0:x0 + tw] += wgt
+    return acc / np.maximum(wsum, np.float32(1e-6))
+
+
+def resize_planes(planes: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Bilinear interpolation of CxHxW float planes to CxOUT_HxOUT_W with pixel centres
+    aligned and edges clamped (skintrack's upsample_argmax before the argmax)."""
+    c, lh, lw = planes.shape
+    if (lw, lh) == (out_w, out_h):
+        return planes
+    planes = planes.astype(np.float32, copy=False)
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = np.float32(n_in / n_out)
+        f = np.clip((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * s - np.float32(0.5),
+                    0, n_in - 1).astype(np.float32)
+        i0 = np.floor(f).astype(np.int64)
+        return i0, np.minimum(i0 + 1, n_in - 1), (f - i0).astype(np.float32)
+
+    y0, y1, wy = axis(out_h, lh)
+    x0, x1, wx = axis(out_w, lw)
+    out = np.empty((c, out_h, out_w), np.float32)
+    for r in range(0, out_h, 256):  # row chunks keep large photos in bounds
+        sl = slice(r, min(r + 256, out_h))
+        top = planes[:, y0[sl]][:, :, x0] * (1 - wx) + planes[:, y0[sl]][:, :, x1] * wx
+        bottom = planes[:, y1[sl]][:, :, x0] * (1 - wx) + planes[:, y1[sl]][:, :, x1] * wx
+        out[:, sl] = top * (1 - wy[sl, None]) + bottom * wy[sl, None]
+    return out
+
+
+def load_manifest(onnx_path: Path) -> dict:
+    """The manifest NAME.json beside NAME.onnx."""
+    with open(onnx_path.with_suffix(".json")) as f:
+        return json.load(f)
+
+
+def model_classifier(onnx_path: Path, threads: int = 1) -> Classifier:
+    """A skintrack-equivalent classifier (onnxruntime) for the model and its manifest."""
+    import onnxruntime as ort
+
+    manifest = load_manifest(onnx_path)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    bias = np.asarray(manifest["output"].get("class_bias") or [0.0] * len(manifest["output"]["classes"]),
+                      np.float32)
+
+    def classify(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
+        up = resize_planes(logits, w, h) + bias[:, None, None]
+        cls = up.argmax(0).astype(np.uint8)
+        cls[cls > SCAR] = 0  # extra classes count as background, as in skintrack
+        return cls
+
+    return classify
+
+
+# ----------------------------------------------------------------------------- the data
+
+def yolo_boxes(label_file: Path, width: int, height: int) -> list[tuple[int, int, int, int, int]]:
+    """(class, x0, y0, x1, y1) pixel boxes (x1, y1 exclusive) of a YOLO label file."""
+    out = []
+    for line in label_file.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 5:
+            continue
+        c, cx, cy, bw, bh = int(parts[0]), *map(float, parts[1:])
+        x0 = max(0, round_half_away((cx - bw / 2) * width))
+        x1 = min(width, round_half_away((cx + bw / 2) * width))
+        y0 = max(0, round_half_away((cy - bh / 2) * height))
+        y1 = min(height, round_half_away((cy + bh / 2) * height))
+        if x1 > x0 and y1 > y0:
+            out.append((c, x0, y0, x1, y1))
+    return out
+
+
+def voc_boxes(xml_file: Path, width: int, height: int) -> list[tuple[str, int, int, int, int]]:
+    """(name, x0, y0, x1, y1) pixel boxes (x1, y1 exclusive) of a Pascal VOC file."""
+    out = []
+    for obj in ET.parse(xml_file).getroot().iter("object"):
+        bb = obj.find("bndbox")
+        v = {k: int(round(float(bb.find(k).text))) for k in ("xmin", "ymin", "xmax", "ymax")}
+        x0, y0 = max(0, v["xmin"]), max(0, v["ymin"])
+        x1, y1 = min(width, v["xmax"]), min(height, v["ymax"])
+        if x1 > x0 and y1 > y0:
+            out.append((obj.find("name").text.strip(), x0, y0, x1, y1))
+    return out
+
+
+def box_mask(shape: tuple[int, int], boxes) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    for _, x0, y0, x1, y1 in boxes:
+        m[y0:y1, x0:x1] = True
+    return m
+
+
+def wrinkle_photos(root: Path) -> Iterator[tuple[str, np.ndarray, list]]:
+    """(name, rgb, boxes) of the javad71 wrinkle photos, sorted by name."""
+    d = root / WRINKLES
+    for img in sorted((d / "images").glob("*.jpg")):
+        rgb = load_rgb(img)
+        lab = d / "labels" / (img.stem + ".txt")
+        boxes = yolo_boxes(lab, rgb.shape[1], rgb.shape[0]) if lab.exists() else []
+        yield img.name, rgb, boxes
+
+
+def wrinkle_class_names(root: Path) -> list[str]:
+    for line in (root / WRINKLES / "data.yaml").read_text().splitlines():
+        if line.startswith("names:"):
+            return [s.strip().strip("'\"") for s in line.split(":", 1)[1].strip(" []").split(",")]
+    return []
+
+
+def acne_photos(root: Path) -> Iterator[tuple[str, np.ndarray, list]]:
+    d = root / ACNE
+    for img in sorted((d / "images").glob("*.jpg")):
+        rgb = load_rgb(img)
+        xml = d / "annotations_voc" / (img.stem + ".xml")
+        boxes = voc_boxes(xml, rgb.shape[1], rgb.shape[0]) if xml.exists() else []
+        yield img.name, rgb, boxes
+
+
+def scar_photos(root: Path) -> Iterator[tuple[str, np.ndarray]]:
+    for img in sorted((root / SCARS).glob("*.jpg")):
+        yield img.name, load_rgb(img)
+
+
+def nasolabial_photos(root: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, rgb, fold mask) of the nasolabial photos not flagged likely_ai_generated."""
+    d = root / NASOLABIAL
+    for e in sorted(json.loads((d / "manifest.json").read_text()), key=lambda e: e["image"]):
+        if e.get("likely_ai_generated"):
+            continue
+        rgb = load_rgb(d / e["image"])
+        with Image.open(d / e["mask"]) as im:
+            mask = np.asarray(im.convert("L")) > 127
+        yield Path(e["image"]).name, rgb, mask
+
+
+# ----------------------------------------------------------------------------- overlays
+
+def overlay(rgb: np.ndarray, cls: np.ndarray, boxes=(), outline: np.ndarray | None = None) -> Image.Image:
+    """The photo beside a copy with lines (cyan), scars (magenta, 45% fill, solid outline)
+    and annotations (yellow) drawn on it."""
+    over = rgb.astype(np.float32).copy()
+    scar = cls == SCAR
+    over[scar] = over[scar] * 0.55 + np.asarray(SCAR_COLOUR, np.float32) * 0.45
+    edge = scar & ~ndimage.binary_erosion(scar, EIGHT, border_value=1)
+    over[edge] = SCAR_COLOUR
+    over[cls == LINE] = LINE_COLOUR
+    if outline is not None:
+        over[outline & ~ndimage.binary_erosion(outline, EIGHT, border_value=1)] = BOX_COLOUR
+    im = Image.fromarray(np.round(over).astype(np.uint8))
+    draw = ImageDraw.Draw(im)
+    for _, x0, y0, x1, y1 in boxes:
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=BOX_COLOUR, width=1)
+    h, w = rgb.shape[:2]
+    both = Image.new("RGB", (2 * w + 8, h), (255, 255, 255))
+    both.paste(Image.fromarray(rgb), (0, 0))
+    both.paste(im, (w + 8, 0))
+    return both
+
+
+class Overlays:
+    """Writes the first `per_set` overlays of each set into `out` (nothing when out is None)."""
+
+    def __init__(self, out: Path | None, per_set: int, prefix: str = "") -> None:
+        self.out, self.per_set, self.prefix = out, per_set, prefix
+        self.done: dict[str, int] = {}
+        if out is not None:
+            if out.resolve().is_relative_to(REPO_DIR.resolve()):
+                raise SystemExit(f"--overlays {out}: inside the repository; real photos must stay out of it")
+            out.mkdir(parents=True, exist_ok=True)
+
+    def want(self, kind: str) -> bool:
+        return self.out is not None and self.done.get(kind, 0) < self.per_set
+
+    def save(self, kind: str, name: str, image: Image.Image) -> None:
+        self.done[kind] = self.done.get(kind, 0) + 1
+        image.save(self.out / f"{self.prefix}{kind}_{Path(name).stem[:40]}.png")
+
+
+# ----------------------------------------------------------------------------- measurements
+
+def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
+    """Where predicted fine lines fall relative to the javad71 wrinkle boxes (docstring)."""
+    names = wrinkle_class_names(root)
+    line_in = line_all = box_px = all_px = 0
+    dens_in, dens_out = [], []
+    n_boxes = 0
+    per_class = {}
+    photos = no_line = 0
+    for name, rgb, boxes in wrinkle_photos(root):
+        cls = classify(rgb)
+        line = cls == LINE
+        inside = box_mask(line.shape, boxes)
+        photos += 1
+        n_boxes += len(boxes)
+        li, la = int(np.count_nonzero(line & inside)), int(np.count_nonzero(line))
+        line_in += li
+        line_all += la
+        box_px += int(inside.sum())
+        all_px += line.size
+        no_line += la == 0
+        if inside.any() and (~inside).any():
+            dens_in.append(li / inside.sum())
+            dens_out.append((la - li) / (~inside).sum())
+        for c, x0, y0, x1, y1 in boxes:
+            k = names[c] if c < len(names) else str(c)
+            pc = per_class.setdefault(k, [0, 0, 0])
+            pc[0] += 1
+            pc[1] += int(np.count_nonzero(line[y0:y1, x0:x1]))
+            pc[2] += (y1 - y0) * (x1 - x0)
+        if overlays is not None and overlays.want("wrinkles"):
+            overlays.save("wrinkles", name, overlay(rgb, cls, boxes))
+    frac = line_in / line_all if line_all else float("nan")
+    chance = box_px / all_px
+    return {
+        "photos": photos,
+        "boxes": n_boxes,
+        "line_px_frac": json_float(line_all / all_px, 5),
+        "photos_without_lines": no_line,
+        "line_px_in_boxes_frac": json_float(frac),
+        "chance_box_area_frac": json_float(chance),
+        "enrichment": json_float(frac / chance if chance else float("nan"), 3),
+        "line_density_in_boxes": json_float(float(np.mean(dens_in)) if dens_in else float("nan"), 5),
+        "line_density_outside_boxes": json_float(float(np.mean(dens_out)) if dens_out else float("nan"), 5),
+        "line_density_in_boxes_pooled": json_float(line_in / box_px if box_px else float("nan"), 5),
+        "line_density_outside_boxes_pooled": json_float((line_all - line_in) / (all_px - box_px), 5),
+        "line_density_in_boxes_by_class": {k: json_float(v[1] / v[2], 5) for k, v in sorted(per_class.items())},
+    }
+
+
+def scar_components(cls: np.ndarray) -> np.ndarray:
+    """Pixel sizes of the 8-connected predicted-scar components."""
+    lab, n = ndimage.label(cls == SCAR, structure=EIGHT)
+    return np.bincount(lab.ravel(), minlength=n + 1)[1:]
+
+
+def score_acne(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
+    """How often acne lesions (and the rest of the acne photos) are called scar or line."""
+    n_boxes = as_scar = as_line = 0
+    by_class: dict[str, list[int]] = {}
+    scar_px = line_px = all_px = 0
+    photos = found = 0
+    for name, rgb, boxes in acne_photos(root):
+        cls = classify(rgb)
+        photos += 1
+        scar_px += int(np.count_nonzero(cls == SCAR))
+        line_px += int(np.count_nonzero(cls == LINE))
+        all_px += cls.size
+        found += bool((scar_components(cls) >= MIN_SCAR_PX).any())
+        for k, x0, y0, x1, y1 in boxes:
+            sub = cls[y0:y1, x0:x1]
+            s = np.count_nonzero(sub == SCAR) >= BOX_LABEL_FRAC * sub.size
+            ln = np.count_nonzero(sub == LINE) >= BOX_LABEL_FRAC * sub.size
+            n_boxes += 1
+            as_scar += s
+            as_line += ln
+            bc = by_class.setdefault(k, [0, 0])
+            bc[0] += 1
+            bc[1] += s
+        if overlays is not None and overlays.want("acne"):
+            overlays.save("acne", name, overlay(rgb, cls, boxes))
+    return {
+        "photos": photos,
+        "boxes": n_boxes,
+        "rule": f"box labelled scar when >= {BOX_LABEL_FRAC:.0%} of its pixels are predicted scar",
+        "boxes_labelled_scar_frac": json_float(as_scar / n_boxes if n_boxes else float("nan")),
+        "target_boxes_labelled_scar_frac_below": 0.10,
+        "boxes_labelled_line_frac": json_float(as_line / n_boxes if n_boxes else float("nan")),
+        "boxes_labelled_scar_frac_by_class": {k: json_float(v[1] / v[0]) for k, v in sorted(by_class.items())},
+        "scar_px_frac": json_float(scar_px / all_px, 5),
+        "line_px_frac": json_float(line_px / all_px, 5),
+        "photos_with_scar_found_frac": json_float(found / photos if photos else float("nan")),
+    }
+
+
+def score_scars(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
+    """Share of atrophic-scar close-ups in which a scar is found (>= 40 px component)."""
+    photos = found = 0
+    scar_px = all_px = 0
+    counts = []
+    for name, rgb in scar_photos(root):
+        cls = classify(rgb)
+        sizes = scar_components(cls)
+        n = int((sizes >= MIN_SCAR_PX).sum())
+        photos += 1
+        found += n > 0
+        counts.append(n)
+        scar_px += int(np.count_nonzero(cls == SCAR))
+        all_px += cls.size
+        if overlays is not None and overlays.want("scars"):
+            overlays.save("scars", name, overlay(rgb, cls))
+    return {
+        "photos": photos,
+        "rule": f"found = an 8-connected predicted-scar component of >= {MIN_SCAR_PX} px at photo resolution",
+        "found_frac": json_float(found / photos if photos else float("nan")),
+        "target_found_frac_above": 0.90,
+        "scar_px_frac": json_float(scar_px / all_px if all_px else float("nan"), 5),
+        "scar_components_median": json_float(float(np.median(counts)) if counts else float("nan"), 1),
+    }
+
+
+def score_nasolabial(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
+    """Predicted fine-line pixels inside the nasolabial fold masks (not-AI photos only)."""
+    photos = line_in = line_all = mask_px = all_px = 0
+    for name, rgb, mask in nasolabial_photos(root):
+        cls = classify(rgb)
+        if mask.shape != cls.shape:
+            raise SystemExit(f"{name}: mask {mask.shape} vs photo {cls.shape}")
+        line = cls == LINE
+        photos += 1
+        line_in += int(np.count_nonzero(line & mask))
+        line_all += int(np.count_nonzero(line))
+        mask_px += int(mask.sum())
+        all_px += mask.size
+        if overlays is not None and overlays.want("nasolabial"):
+            overlays.save("nasolabial", name, overlay(rgb, cls, outline=mask))
+    frac = line_in / line_all if line_all else float("nan")
+    chance = mask_px / all_px if all_px else float("nan")
+    return {
+        "photos": photos,
+        "line_px_frac": json_float(line_all / all_px if all_px else float("nan"), 5),
+        "line_px_in_masks_frac": json_float(frac),
+        "chance_mask_area_frac": json_float(chance),
+        "enrichment": json_float(frac / chance if chance else float("nan"), 3),
+    }
+
+
+def write_manifest_scores(manifest_path: Path, key: str, value: dict) -> None:
+    """Sets manifest["scores"][key] (with today's date) and rewrites the manifest in the format
+    export.py / calibrate.py use (indent 2, trailing newline); everything else stays as it was."""
+    manifest = json.loads(manifest_path.read_text())
+    manifest.setdefault("scores", {})[key] = {"measured": time.strftime("%Y-%m-%d"), **value}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote scores.{key} into {manifest_path}", file=sys.stderr)
+
+
+def manifest_summary(scores: dict) -> dict:
+    """The real-photo scores without the per-class breakdowns (kept lean for the manifest)."""
+    drop = ("line_density_in_boxes_by_class", "boxes_labelled_scar_frac_by_class")
+    return {k: {kk: vv for kk, vv in v.items() if kk not in drop} if isinstance(v, dict) else v
+            for k, v in scores.items()}
+
+
+def realdata_dir(arg: str | None) -> Path | None:
+    """The real-photo folder, or None (after a message on stderr) when it is absent."""
+    root = Path(arg) if arg else DEFAULT_REALDATA
+    if not root.is_dir():
+        print(f"real photos not found at {root}: skipping (see training/README.md, 'Real photos')",
+              file=sys.stderr)
+        return None
+    return root
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("onnx", nargs="?", default=str(MODELS_DIR / "skinseg-v1.onnx"))
+    ap.add_argument("--realdata", help=f"real-photo folder (default {DEFAULT_REALDATA})")
+    ap.add_argument("--overlays", type=Path, help="write overlay PNGs here (outside the repository)")
+    ap.add_argument("--overlays-per-set", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip-nasolabial", action="store_true")
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="also store the scores as scores.real_photos in the model's manifest")
+    a = ap.parse_args()
+    root = realdata_dir(a.realdata)
+    if root is None:
+        return
+    t0 = time.time()
+    onnx = Path(a.onnx)
+    classify = model_classifier(onnx, a.threads)
+    ov = Overlays(a.overlays, a.overlays_per_set)
+    manifest = load_manifest(onnx)
+    out = {
+        "model": onnx.name,
+        "sha256": manifest.get("sha256"),
+        "inference": "skintrack without a physical scale: working factor clamp(%d / longest side, 1/16, 2), "
+                     "triangle resize, %d px tiles with %d px overlap and tapered blending, logits "
+                     "interpolated bilinearly to the photo, class_bias %s, argmax"
+                     % (manifest["working_scale"].get("longest_side") or 0, manifest["tile"]["size"],
+                        manifest["tile"]["overlap"], manifest["output"].get("class_bias")),
+        "wrinkles_javad71": score_wrinkles(root, classify, ov),
+        "acne_acne04": score_acne(root, classify, ov),
+        "scars_scarcare_atrophic": score_scars(root, classify, ov),
+    }
+    if not a.skip_nasolabial:
+        out["nasolabial_wrinklearea3d"] = score_nasolabial(root, classify, ov)
+    print(json.dumps(out, indent=1))
+    if a.write_manifest:
+        keep = {k: v for k, v in out.items() if k not in ("model", "sha256")}
+        write_manifest_scores(onnx.with_suffix(".json"), "real_photos",
+                              {"script": "training/eval_real.py", **manifest_summary(keep)})
+    print(f"eval_real: {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
