@@ -646,7 +646,9 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     outcome.processed = worked.len();
     outcome.cached = kept_listed.iter().filter(|i| !worked.contains(i)).count();
 
-    let note = baseline_note(&listed, &failed, kept_names.first(), &kept_photos);
+    let (note, before_baseline) =
+        baseline_note(&listed, &failed, kept_names.first(), &kept_photos).unzip();
+    let before_baseline = before_baseline.unwrap_or_default();
     let measured = match baseline_failed {
         Some(reason) => Err(format!("the baseline could not be segmented: {reason}")),
         None => {
@@ -687,10 +689,12 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
         }
     };
     // The series' own report says what the batch left out, not only the clinic summary.
+    // (Photos the baseline note already names are not listed twice.)
     result.report.notes.extend(note.clone());
     result.report.notes.extend(
         failed
             .iter()
+            .filter(|(i, _, _)| !before_baseline.contains(i))
             .map(|(i, stage, reason)| format!("left out {} ({stage}: {reason})", listed[*i].rel)),
     );
     drop(kept_photos);
@@ -776,15 +780,15 @@ fn alignment_for(
 }
 
 /// When photos dated before the baseline were unusable, the series says which photo became
-/// the baseline instead.
+/// the baseline instead; with the indices (into `listed`) of those photos.
 fn baseline_note(
     listed: &[Listed],
     failed: &[(usize, &'static str, String)],
     baseline_name: Option<&String>,
     photos: &[Photo],
-) -> Option<String> {
+) -> Option<(String, Vec<usize>)> {
     let base_date = photos.first()?.date;
-    let earlier: Vec<String> = failed
+    let earlier: Vec<(usize, String)> = failed
         .iter()
         .filter(|(i, _, _)| {
             let l = &listed[*i];
@@ -794,17 +798,22 @@ fn baseline_note(
                 .or_else(|| load::date_in_name(&load::file_name(&l.input.path)));
             matches!((date, base_date), (Some(d), Some(b)) if d < b)
         })
-        .map(|(i, _, reason)| format!("{} ({reason})", listed[*i].rel))
+        .map(|(i, _, reason)| (*i, format!("{} ({reason})", listed[*i].rel)))
         .collect();
     if earlier.is_empty() {
         return None;
     }
-    Some(format!(
+    let text = format!(
         "baseline is {}: earlier photo{} unusable: {}",
         baseline_name?,
         if earlier.len() > 1 { "s" } else { "" },
-        earlier.join("; ")
-    ))
+        earlier
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Some((text, earlier.into_iter().map(|(i, _)| i).collect()))
 }
 
 fn failed_row(l: &Listed, stage: &'static str, reason: String) -> db::PhotoRow {

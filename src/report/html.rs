@@ -316,6 +316,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     );
     values.insert("series", escape(&report.series));
     values.insert("summary", summary(report));
+    values.insert("notes", notes(report));
     values.insert("glance", glance(report));
     values.insert("image_defs", image_defs(&pictures, shown_size(visuals)));
     values.insert("sessions", sessions(report, &pictures, shown_size(visuals)));
@@ -359,6 +360,20 @@ fn fill(template: &str, values: &HashMap<&str, String>) -> Result<String, String
     Ok(out)
 }
 
+/// How the series was assembled, when a reader must know (e.g. photos a batch left out): a
+/// boxed list under the header, or nothing.
+fn notes(report: &Report) -> String {
+    if report.notes.is_empty() {
+        return String::new();
+    }
+    let items: String = report
+        .notes
+        .iter()
+        .map(|n| format!("<li>{}</li>", escape(n)))
+        .collect();
+    format!("<div class=\"series-notes\" role=\"note\"><h2>Notes</h2><ul>{items}</ul></div>")
+}
+
 fn summary(report: &Report) -> String {
     let dates: Vec<&str> = report
         .sessions
@@ -398,7 +413,7 @@ fn summary(report: &Report) -> String {
         1 => "2 (baseline + 1 later session)".to_string(),
         n => format!("{} (baseline + {n} later sessions)", n + 1),
     };
-    let mut rows = vec![
+    let rows = [
         ("Area", report.series.clone()),
         ("Dates", date_range),
         ("Sessions", sessions),
@@ -411,9 +426,7 @@ fn summary(report: &Report) -> String {
             format!("{} {}", report.tool.name, report.tool.version),
         ),
     ];
-    if !report.notes.is_empty() {
-        rows.insert(1, ("Notes", report.notes.join(" · ")));
-    }
+
     let mut html = String::new();
     for (key, value) in rows {
         let _ = write!(
