@@ -8,24 +8,16 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use skintrack::batch::read_manifest;
 
-/// One scratch folder per fuzzing process, holding the manifest and two photo files (`a.jpg`,
-/// `b/c.jpg`) that rows may name, so that valid rows get past the path checks.
-fn scratch() -> &'static PathBuf {
+mod scratch;
+
+/// The file every input is written to (made once per process).
+fn table_file() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let base = std::env::var_os("SKINTRACK_FUZZ_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("skintrack-fuzz-batch-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(dir.join("b"));
-        let _ = std::fs::write(dir.join("a.jpg"), b"x");
-        let _ = std::fs::write(dir.join("b/c.jpg"), b"x");
-        dir.join("manifest.csv")
-    })
+    PATH.get_or_init(|| scratch::file("manifest.csv"))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = scratch();
+    let path = table_file();
     if std::fs::write(path, data).is_err() {
         return;
     }

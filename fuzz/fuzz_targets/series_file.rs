@@ -8,24 +8,16 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use skintrack::inputs::read_series_csv;
 
-/// One scratch folder per fuzzing process, holding the series file and two photo files
-/// (`a.jpg`, `b/c.jpg`) that rows may name, so that valid rows get past the path checks.
-fn scratch() -> &'static PathBuf {
+mod scratch;
+
+/// The file every input is written to (made once per process).
+fn table_file() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let base = std::env::var_os("SKINTRACK_FUZZ_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("skintrack-fuzz-series-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(dir.join("b"));
-        let _ = std::fs::write(dir.join("a.jpg"), b"x");
-        let _ = std::fs::write(dir.join("b/c.jpg"), b"x");
-        dir.join("series.csv")
-    })
+    PATH.get_or_init(|| scratch::file("series.csv"))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = scratch();
+    let path = table_file();
     if std::fs::write(path, data).is_err() {
         return;
     }
