@@ -159,19 +159,9 @@ fn fmt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
-/// Every `len / n`-th JPEG of a folder, in name order.
+/// Every `len / n`-th photo of a folder, in name order (none when it cannot be listed).
 fn photos_in(dir: &Path, n: usize) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
-        })
-        .collect();
-    paths.sort();
+    let paths = skintrack::inputs::list_photos(dir).unwrap_or_default();
     let step = (paths.len() / n.max(1)).max(1);
     paths.into_iter().step_by(step).take(n).collect()
 }

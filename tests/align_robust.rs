@@ -422,20 +422,10 @@ fn realdata() -> Option<PathBuf> {
     }
 }
 
-/// `n` JPEG photos of `dir`, every `step`-th in name order (far apart in the list, so that
+/// `n` photos of `dir`, every `step`-th in name order (far apart in the list, so that
 /// they show different people), enlarged 1.5× so that every view of the envelope fits.
 fn photos_in(dir: &std::path::Path, n: usize, step: usize) -> Vec<Rgb> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
-        })
-        .collect();
-    paths.sort();
+    let paths = skintrack::inputs::list_photos(dir).unwrap_or_default();
     paths
         .iter()
         .step_by(step.max(1))
