@@ -90,7 +90,7 @@ pub fn run(inputs: &[SessionInput], model: &Model, opts: &SeriesOptions) -> Resu
     }
     timings.load = ms(started);
     let (photos, inputs): (Vec<Photo>, Vec<SessionInput>) = sessions.into_iter().unzip();
-    measure_sessions(&photos, &inputs, model, opts, timings)
+    measure_sessions(photos, &inputs, model, opts, timings)
 }
 
 /// Two different photos on one date make the session order (and so the baseline) a guess.
@@ -126,7 +126,7 @@ pub fn measure_photos(
         .iter()
         .map(|p| SessionInput::from_path(&p.path))
         .collect();
-    measure_sessions(photos, &inputs, model, opts, timings)
+    measure_sessions(photos.to_vec(), &inputs, model, opts, timings)
 }
 
 /// Where the baseline's scale came from, and its value: the user's option wins over the
@@ -150,7 +150,7 @@ pub fn baseline_scale(
 /// # Errors
 /// As [`run`].
 pub fn measure_sessions(
-    photos: &[Photo],
+    photos: Vec<Photo>,
     inputs: &[SessionInput],
     model: &Model,
     opts: &SeriesOptions,
@@ -348,7 +348,7 @@ pub fn segment_session(
 /// Mismatched lengths, no common region, an ROI or reference patch outside the frame.
 #[allow(clippy::too_many_arguments)]
 pub fn measure_prepared(
-    photos: &[Photo],
+    mut photos: Vec<Photo>,
     inputs: &[SessionInput],
     alignments: &[Option<SessionAlignment>],
     classes: Vec<ClassMap>,
@@ -377,26 +377,30 @@ pub fn measure_prepared(
         });
     }
     let (width, height) = baseline.image.dimensions();
+    let baseline_path = baseline.path.clone();
     let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0], targets[0].as_ref());
     let started = Instant::now();
-    let warped: Vec<(Rgb, Mask)> = photos
-        .par_iter()
+    // The photos' pixels are only needed warped: each decoded image is moved out (or dropped
+    // once warped), so a series of large photos holds one copy of each session, not two.
+    let sizes: Vec<[u32; 2]> = photos
+        .iter()
+        .map(|p| [p.image.width(), p.image.height()])
+        .collect();
+    let mut warped: Vec<(Rgb, Mask)> = photos
+        .par_iter_mut()
         .zip(alignments)
-        .map(
-            |(photo, alignment)| match alignment.as_ref().map(|(a, _)| a) {
-                None => (
-                    photo.image.clone(),
-                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-                ),
-                Some(a) if a.later_to_baseline == Homography::IDENTITY => (
-                    photo.image.clone(),
-                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
-                ),
-                Some(a) => {
-                    align::warp_to_baseline(&photo.image, &a.later_to_baseline, width, height)
+        .map(|(photo, alignment)| {
+            let image = std::mem::take(&mut photo.image);
+            match alignment.as_ref().map(|(a, _)| a) {
+                Some(a) if a.later_to_baseline != Homography::IDENTITY => {
+                    align::warp_to_baseline(&image, &a.later_to_baseline, width, height)
                 }
-            },
-        )
+                _ => (
+                    image,
+                    Mask::from_pixel(width, height, image::Luma([MASK_ON])),
+                ),
+            }
+        })
         .collect();
     timings.align += ms(started);
 
@@ -419,7 +423,7 @@ pub fn measure_prepared(
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
-            path: baseline.path.clone(),
+            path: baseline_path.clone(),
             reason: "the sessions have no region in common to measure".into(),
         });
     }
@@ -432,7 +436,6 @@ pub fn measure_prepared(
     };
     let baseline_metrics =
         measure::measure(&warped[0].0, &classes[0], &region, &measure_opts, None);
-    let mut matched_images = vec![warped[0].0.clone()];
     let mut lighting = vec![None];
     let mut metrics = vec![baseline_metrics.clone()];
     for i in 1..photos.len() {
@@ -460,21 +463,21 @@ pub fn measure_prepared(
             }
             .into(),
         }));
-        matched_images.push(matched);
+        // The unmatched warp is not needed any more: the matched one takes its place.
+        warped[i].0 = matched;
     }
     timings.measure = ms(started);
 
     let started = Instant::now();
-    let visuals: Vec<SessionVisuals> = matched_images
+    let visuals: Vec<SessionVisuals> = warped
         .into_par_iter()
         .zip(classes.par_iter())
-        .zip(warped.par_iter())
-        .map(|((aligned, classes), (_, valid))| {
-            let overlay = crate::report::draw_overlay(&aligned, classes, valid);
+        .map(|((aligned, valid), classes)| {
+            let overlay = crate::report::draw_overlay(&aligned, classes, &valid);
             SessionVisuals {
                 aligned,
                 overlay,
-                valid: valid.clone(),
+                valid,
             }
         })
         .collect();
@@ -490,7 +493,7 @@ pub fn measure_prepared(
             input: display_name(photo, opts.full_paths),
             date: photo.date.map(|d| d.format("%Y-%m-%d").to_string()),
             date_source: photo.date_source.as_str().to_string(),
-            size: [photo.image.width(), photo.image.height()],
+            size: sizes[i],
             label: inputs[i].label.clone(),
             notes: inputs[i].notes.clone(),
             alignment: alignments[i]
@@ -504,7 +507,7 @@ pub fn measure_prepared(
     let name = opts
         .name
         .clone()
-        .unwrap_or_else(|| series_name(&baseline.path));
+        .unwrap_or_else(|| series_name(&baseline_path));
     let report = Report {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {

@@ -657,7 +657,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 ..ctx.opts.clone()
             };
             series::measure_prepared(
-                &kept_photos,
+                kept_photos,
                 &kept_inputs,
                 &kept_alignments,
                 kept_classes,
@@ -697,7 +697,6 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
             .filter(|(i, _, _)| !before_baseline.contains(i))
             .map(|(i, stage, reason)| format!("left out {} ({stage}: {reason})", listed[*i].rel)),
     );
-    drop(kept_photos);
     remove_stale_temporaries(&series_out);
     report::write_all(&result.report, &result.visuals, &series_out)?;
     let dates: Vec<&String> = result
