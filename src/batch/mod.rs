@@ -155,14 +155,24 @@ pub fn run(input: &Path, out: &Path, model: &Model, opts: &BatchOptions) -> Resu
         settings_key,
         progress: &progress,
     };
-    let outcomes = series
-        .par_iter()
-        .map(|spec| {
-            let outcome = process_series(spec, &ctx)?;
-            progress.series_done(&spec.key(), &outcome_text(&outcome));
-            Ok(outcome)
-        })
+    let run_one = |spec: &SeriesSpec| {
+        let outcome = process_series(spec, &ctx)?;
+        progress.series_done(&spec.key(), &outcome_text(&outcome));
+        Ok(outcome)
+    };
+    // Small series run side by side; large ones one at a time, each using every worker
+    // inside (its photos are aligned and segmented in parallel), so that peak memory stays
+    // that of one large series.
+    let (large, small): (Vec<&SeriesSpec>, Vec<&SeriesSpec>) = series
+        .iter()
+        .partition(|spec| series_megapixels(spec) > LARGE_SERIES_MEGAPIXELS);
+    let mut outcomes = small
+        .into_par_iter()
+        .map(run_one)
         .collect::<Result<Vec<SeriesOutcome>>>()?;
+    for spec in large {
+        outcomes.push(run_one(spec)?);
+    }
     progress.finish();
     let mut total = BatchOutcome {
         run_id: run_id.clone(),
@@ -190,6 +200,28 @@ pub fn run(input: &Path, out: &Path, model: &Model, opts: &BatchOptions) -> Resu
         },
     )?;
     Ok(total)
+}
+
+/// A series whose photos hold more pixels than this in all (from the file headers) is "large":
+/// measured, a series needs about 19 MB per megapixel of its photos at its peak, and two
+/// series of 2 × 24 MP side by side peaked at 1.86 GiB (issue 6 limit: 1.5 GB).
+const LARGE_SERIES_MEGAPIXELS: f64 = 32.0;
+
+/// Megapixels of a series' photos, read from the file headers only (an unreadable photo
+/// counts 0: it fails later with its reason).
+fn series_megapixels(spec: &SeriesSpec) -> f64 {
+    spec.sessions
+        .iter()
+        .filter_map(|s| {
+            // By content, as loading does: a photo may carry the wrong extension.
+            image::ImageReader::open(&s.path)
+                .and_then(|r| r.with_guessed_format())
+                .ok()?
+                .into_dimensions()
+                .ok()
+        })
+        .map(|(w, h)| w as f64 * h as f64 / 1e6)
+        .sum()
 }
 
 fn outcome_text(o: &SeriesOutcome) -> String {
@@ -1012,4 +1044,31 @@ fn copy_series_folder(from: &Path, to: &Path) -> Result<()> {
         report::write_atomic(&to.join(name), &bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_megapixels_reads_headers_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        // A PNG named .jpg counts by its content; a broken file counts 0.
+        let png = dir.path().join("2026-01-05.jpg");
+        image::RgbImage::new(2000, 1500)
+            .save_with_format(&png, image::ImageFormat::Png)
+            .unwrap();
+        let broken = dir.path().join("2026-02-16.jpg");
+        std::fs::write(&broken, b"not a photo").unwrap();
+        let spec = SeriesSpec {
+            patient: "p".into(),
+            area: "a".into(),
+            sessions: vec![
+                SessionInput::from_path(&png),
+                SessionInput::from_path(&broken),
+            ],
+            error: None,
+        };
+        assert_eq!(series_megapixels(&spec), 3.0);
+    }
 }
