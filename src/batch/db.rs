@@ -171,8 +171,29 @@ impl Db {
         self.conn.execute_batch(SCHEMA)
     }
 
-    fn fail(&self, e: rusqlite::Error) -> Error {
+    /// A database failure as an error naming this database's file.
+    pub(crate) fn fail(&self, e: rusqlite::Error) -> Error {
         sql_error(&self.path, e)
+    }
+
+    /// Logs, inside `tx`, that this run computed `stage` for a photo (the `work` table: what a
+    /// resumed run must not do again).
+    fn log_work(
+        &self,
+        tx: &rusqlite::Transaction,
+        run_id: &str,
+        series_key: &str,
+        photo: &str,
+        photo_sha256: &str,
+        stage: &str,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO work (run_id, series_key, photo, photo_sha256, stage, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run_id, series_key, photo, photo_sha256, stage, now()],
+        )
+        .map(drop)
+        .map_err(|e| self.fail(e))
     }
 
     /// The underlying connection, for queries the other helpers do not cover (merge, tests).
@@ -378,12 +399,7 @@ impl Db {
             ],
         )
         .map_err(|e| self.fail(e))?;
-        tx.execute(
-            "INSERT INTO work (run_id, series_key, photo, photo_sha256, stage, at) \
-             VALUES (?1, ?2, ?3, ?4, 'align', ?5)",
-            params![run_id, series_key, photo, photo_sha256, now()],
-        )
-        .map_err(|e| self.fail(e))?;
+        self.log_work(&tx, run_id, series_key, photo, photo_sha256, "align")?;
         tx.commit().map_err(|e| self.fail(e))
     }
 
@@ -427,12 +443,14 @@ impl Db {
                 ],
             )
             .map_err(|e| self.fail(e))?;
-            tx.execute(
-                "INSERT INTO work (run_id, series_key, photo, photo_sha256, stage, at) \
-                 VALUES (?1, ?2, ?3, ?4, 'segment', ?5)",
-                params![run_id, series_key, row.photo, key.photo_sha256, now()],
-            )
-            .map_err(|e| self.fail(e))?;
+            self.log_work(
+                &tx,
+                run_id,
+                series_key,
+                &row.photo,
+                key.photo_sha256,
+                "segment",
+            )?;
         }
         tx.commit().map_err(|e| self.fail(e))
     }

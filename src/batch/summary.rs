@@ -64,20 +64,13 @@ pub struct FailedInput {
     pub error: String,
 }
 
-fn sql(db_path: &Path, e: rusqlite::Error) -> Error {
-    Error::Output {
-        path: db_path.to_path_buf(),
-        reason: format!("database error: {e}"),
-    }
-}
-
 /// Every series in the database, by key, with its main metrics.
 ///
 /// # Errors
 /// [`Error::Output`] on a database failure.
-pub fn series_rows(db: &Db, db_path: &Path) -> Result<Vec<SeriesSummary>> {
+pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
     let conn = db.conn();
-    let fail = |e| sql(db_path, e);
+    let fail = |e| db.fail(e);
     let mut stmt = conn
         .prepare(
             "SELECT s.key, s.patient, s.area, s.status, s.sessions, s.first_date, s.last_date, \
@@ -147,7 +140,7 @@ pub fn series_rows(db: &Db, db_path: &Path) -> Result<Vec<SeriesSummary>> {
 ///
 /// # Errors
 /// [`Error::Output`] on a database failure.
-pub fn failed_inputs(db: &Db, db_path: &Path) -> Result<Vec<FailedInput>> {
+pub fn failed_inputs(db: &Db) -> Result<Vec<FailedInput>> {
     let mut stmt = db
         .conn()
         .prepare(
@@ -157,7 +150,7 @@ pub fn failed_inputs(db: &Db, db_path: &Path) -> Result<Vec<FailedInput>> {
              WHERE status = 'failed' \
              ORDER BY 1, 2",
         )
-        .map_err(|e| sql(db_path, e))?;
+        .map_err(|e| db.fail(e))?;
     stmt.query_map([], |r| {
         Ok(FailedInput {
             series: r.get(0)?,
@@ -167,7 +160,7 @@ pub fn failed_inputs(db: &Db, db_path: &Path) -> Result<Vec<FailedInput>> {
         })
     })
     .and_then(|rows| rows.collect())
-    .map_err(|e| sql(db_path, e))
+    .map_err(|e| db.fail(e))
 }
 
 /// Writes `summary.csv` and `summary.html` into `out` from the database.
@@ -175,10 +168,10 @@ pub fn failed_inputs(db: &Db, db_path: &Path) -> Result<Vec<FailedInput>> {
 /// # Errors
 /// [`Error::Output`] on a database failure or a file that cannot be written.
 pub fn write(db: &Db, out: &Path) -> Result<()> {
-    let db_path = out.join(super::DB_FILE);
-    let rows = series_rows(db, &db_path)?;
-    let failed = failed_inputs(db, &db_path)?;
-    write_atomic(&out.join(CSV_FILE), &render_csv(&rows, &db_path)?)?;
+    let rows = series_rows(db)?;
+    let failed = failed_inputs(db)?;
+    let csv_path = out.join(CSV_FILE);
+    write_atomic(&csv_path, &render_csv(&rows, &csv_path)?)?;
     write_atomic(&out.join(HTML_FILE), render_html(&rows, &failed).as_bytes())
 }
 
@@ -218,13 +211,15 @@ fn num(v: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-fn render_csv(rows: &[SeriesSummary], db_path: &Path) -> Result<Vec<u8>> {
-    let fail = |e: csv::Error| Error::Output {
-        path: db_path.with_file_name(CSV_FILE),
-        reason: format!("cannot write CSV: {e}"),
+/// The summary as CSV; `csv_path` names the file in errors.
+fn render_csv(rows: &[SeriesSummary], csv_path: &Path) -> Result<Vec<u8>> {
+    let fail = |reason: String| Error::Output {
+        path: csv_path.to_path_buf(),
+        reason: format!("cannot write CSV: {reason}"),
     };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(csv_header()).map_err(fail)?;
+    w.write_record(csv_header())
+        .map_err(|e| fail(e.to_string()))?;
     for row in rows {
         let mut record = vec![
             row.patient.clone(),
@@ -251,12 +246,9 @@ fn render_csv(rows: &[SeriesSummary], db_path: &Path) -> Result<Vec<u8>> {
                 None => record.extend(std::iter::repeat_n(String::new(), 6)),
             }
         }
-        w.write_record(&record).map_err(fail)?;
+        w.write_record(&record).map_err(|e| fail(e.to_string()))?;
     }
-    w.into_inner().map_err(|e| Error::Output {
-        path: db_path.with_file_name(CSV_FILE),
-        reason: format!("cannot write CSV: {e}"),
-    })
+    w.into_inner().map_err(|e| fail(e.to_string()))
 }
 
 /// A folder name as a URL path segment.
@@ -420,7 +412,7 @@ mod tests {
             ],
             ..Default::default()
         }];
-        let text = String::from_utf8(render_csv(&rows, Path::new("x.db")).unwrap()).unwrap();
+        let text = String::from_utf8(render_csv(&rows, Path::new("summary.csv")).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         let header: Vec<&str> = lines[0].split(',').collect();
