@@ -114,25 +114,7 @@ pub fn read_series_csv(path: &Path) -> Result<Vec<SessionInput>> {
                 "duplicate date {date} (also on line {first}): one photo per session"
             )));
         }
-        let photo =
-            resolve_inside(folder, table.get(row, "photo").unwrap_or_default()).map_err(at)?;
-        let px_per_mm = match table.get(row, "px_per_mm") {
-            None | Some("") => None,
-            Some(v) => Some(parse_scale(v).map_err(at)?),
-        };
-        let text_field = |name: &str| {
-            table
-                .get(row, name)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
-        sessions.push(SessionInput {
-            path: photo,
-            date: Some(date),
-            px_per_mm,
-            label: text_field("label"),
-            notes: text_field("notes"),
-        });
+        sessions.push(table.session(row, folder, date).map_err(at)?);
     }
     if sessions.is_empty() {
         return Err(fail(
@@ -238,6 +220,38 @@ impl Table {
         Ok(Table { columns, rows })
     }
 
+    /// The session of a series-file or manifest row whose `date` the caller has parsed (and
+    /// checked for duplicates): its `photo` resolved inside `folder`, and the optional
+    /// `px_per_mm`, `label` and `notes`.
+    ///
+    /// # Errors
+    /// A reason (without the file name or line): a path that escapes `folder` or names no
+    /// photo, a scale that is not a positive number.
+    pub(crate) fn session(
+        &self,
+        row: &Row,
+        folder: &Path,
+        date: NaiveDate,
+    ) -> std::result::Result<SessionInput, String> {
+        let path = resolve_inside(folder, self.get(row, "photo").unwrap_or_default())?;
+        let px_per_mm = match self.get(row, "px_per_mm") {
+            None | Some("") => None,
+            Some(v) => Some(parse_scale(v)?),
+        };
+        let text_field = |name: &str| {
+            self.get(row, name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        Ok(SessionInput {
+            path,
+            date: Some(date),
+            px_per_mm,
+            label: text_field("label"),
+            notes: text_field("notes"),
+        })
+    }
+
     /// The trimmed cell of `column` in `row`; `None` when the table has no such column.
     pub fn get<'a>(&self, row: &'a Row, column: &str) -> Option<&'a str> {
         self.columns
@@ -272,7 +286,7 @@ pub fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
 }
 
 /// A `px_per_mm` cell: a positive finite number.
-pub(crate) fn parse_scale(text: &str) -> std::result::Result<f64, String> {
+fn parse_scale(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!(

@@ -153,22 +153,8 @@ pub fn read_manifest(path: &Path) -> Result<Discovered> {
                  per session"
             )));
         }
-        let photo = inputs::resolve_inside(&folder, cell("photo")).map_err(at)?;
-        let px_per_mm = match cell("px_per_mm") {
-            "" => None,
-            v => Some(inputs::parse_scale(v).map_err(at)?),
-        };
-        let text_field = |name: &str| Some(cell(name).to_string()).filter(|v| !v.is_empty());
-        groups
-            .entry((patient, area))
-            .or_default()
-            .push(SessionInput {
-                path: photo,
-                date: Some(date),
-                px_per_mm,
-                label: text_field("label"),
-                notes: text_field("notes"),
-            });
+        let session = table.session(row, &folder, date).map_err(at)?;
+        groups.entry((patient, area)).or_default().push(session);
     }
     if groups.is_empty() {
         return Err(fail(
