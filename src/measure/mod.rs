@@ -246,18 +246,12 @@ pub fn measure(
             in_region[i]
         }
     };
-    let l_med = median(
-        &mut (0..n)
-            .filter(|&i| on_skin(i))
-            .map(|i| l[i])
-            .collect::<Vec<f32>>(),
-    );
-    let b_med = median(
-        &mut (0..n)
-            .filter(|&i| on_skin(i))
-            .map(|i| b[i])
-            .collect::<Vec<f32>>(),
-    );
+    let skin_median = |plane: &[f32]| {
+        let mut values: Vec<f32> = (0..n).filter(|&i| on_skin(i)).map(|i| plane[i]).collect();
+        median(&mut values)
+    };
+    let l_med = skin_median(&l);
+    let b_med = skin_median(&b);
     drop(b);
     let ita_deg = (l_med - 50.0).atan2(b_med).to_degrees();
 
