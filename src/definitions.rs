@@ -14,8 +14,13 @@ pub type ClassMap = image::GrayImage;
 pub const CLASS_BACKGROUND: u8 = 0;
 pub const CLASS_LINE: u8 = 1;
 pub const CLASS_SCAR: u8 = 2;
+/// Not skin (hair, eyes, lips, nostrils, clothes, background): never measured. Only from a
+/// model whose manifest lists a `non_skin` class.
+pub const CLASS_NON_SKIN: u8 = 3;
 /// Class names in model output order.
 pub const CLASS_NAMES: [&str; 3] = ["background", "fine_line", "scar"];
+/// The manifest's name of the optional non-skin class (any position after [`CLASS_NAMES`]).
+pub const NON_SKIN_NAME: &str = "non_skin";
 
 pub const MASK_ON: u8 = 255;
 

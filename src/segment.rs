@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
-use crate::definitions::{CLASS_BACKGROUND, CLASS_NAMES, ClassMap, Rgb};
+use crate::definitions::{
+    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, ClassMap, NON_SKIN_NAME, Rgb,
+};
 use crate::error::{Error, Result};
 
 /// The model manifest (`models/NAME.json` beside `models/NAME.onnx`), DESIGN.md "The model
@@ -65,6 +67,28 @@ pub struct OutputSpec {
     /// Element type; only `float32` is supported. Absent means `float32`.
     #[serde(default)]
     pub dtype: Option<String>,
+}
+
+impl OutputSpec {
+    /// The class-map code of each model class, in output order: the measured classes keep
+    /// their index, `non_skin` becomes [`CLASS_NON_SKIN`], any other extra class background.
+    pub fn class_codes(&self) -> Vec<u8> {
+        (0..self.classes.len())
+            .map(|c| match self.classes[c].as_str() {
+                _ if c < CLASS_NAMES.len() => c as u8,
+                NON_SKIN_NAME => CLASS_NON_SKIN,
+                _ => CLASS_BACKGROUND,
+            })
+            .collect()
+    }
+
+    /// Whether the model tells skin from non-skin.
+    pub fn has_non_skin(&self) -> bool {
+        self.classes
+            .iter()
+            .skip(CLASS_NAMES.len())
+            .any(|c| c == NON_SKIN_NAME)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -130,8 +154,8 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             m.input.layout, m.input.color
         ));
     }
-    // The first classes are the ones skintrack measures; a model may add more after them
-    // (e.g. non-skin), which this version treats as background.
+    // The first classes are the ones skintrack measures; a model may add more after them:
+    // `non_skin` is left out of every measurement, any other counts as background.
     if m.output.classes.len() < CLASS_NAMES.len()
         || m.output.classes[..CLASS_NAMES.len()] != CLASS_NAMES
     {
@@ -346,7 +370,8 @@ impl Model {
         };
         let logits = self.logits(&working).map_err(fail)?;
         let bias = self.manifest.output.class_bias.clone().unwrap_or_default();
-        let classes = upsample_argmax(&logits, &bias, work_w, work_h, width, height);
+        let codes = self.manifest.output.class_codes();
+        let classes = upsample_argmax(&logits, &codes, &bias, work_w, work_h, width, height);
         Ok(Segmentation {
             classes,
             working_size: (work_w, work_h),
@@ -879,6 +904,7 @@ struct Logits {
 /// the argmax per pixel, one row per task, without materialising full-resolution logits.
 fn upsample_argmax(
     logits: &Logits,
+    codes: &[u8],
     bias: &[f32],
     work_w: u32,
     work_h: u32,
@@ -895,9 +921,7 @@ fn upsample_argmax(
         // Same size: the interpolation is the identity.
         out.par_chunks_mut(lw).enumerate().for_each(|(y, row)| {
             for (x, cell) in row.iter_mut().enumerate() {
-                *cell = best_class(logits.classes, bias, |c| {
-                    logits.data[c * plane + y * lw + x]
-                });
+                *cell = best_class(codes, bias, |c| logits.data[c * plane + y * lw + x]);
             }
         });
         return ClassMap::from_raw(out_w, out_h, out)
@@ -915,7 +939,7 @@ fn upsample_argmax(
                 let x0 = fx.floor() as usize;
                 let x1 = (x0 + 1).min(lw - 1);
                 let wx = fx - x0 as f32;
-                *cell = best_class(logits.classes, bias, |c| {
+                *cell = best_class(codes, bias, |c| {
                     let p = &logits.data[c * plane..(c + 1) * plane];
                     let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
                     let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
@@ -926,26 +950,23 @@ fn upsample_argmax(
     ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
 }
 
-/// The class with the largest biased score. Classes after the three skintrack measures (e.g.
-/// non-skin) count as background.
-fn best_class(classes: usize, bias: &[f32], score: impl Fn(usize) -> f32) -> u8 {
+/// The class-map code of the model class with the largest biased score (`codes`: one per
+/// model class, [`OutputSpec::class_codes`]).
+fn best_class(codes: &[u8], bias: &[f32], score: impl Fn(usize) -> f32) -> u8 {
     let mut best = (0usize, f32::NEG_INFINITY);
-    for c in 0..classes {
+    for c in 0..codes.len() {
         let v = score(c) + bias.get(c).copied().unwrap_or(0.0);
         if v > best.1 {
             best = (c, v);
         }
     }
-    if best.0 < CLASS_NAMES.len() {
-        best.0 as u8
-    } else {
-        CLASS_BACKGROUND
-    }
+    codes[best.0]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::definitions::CLASS_SCAR;
 
     #[test]
     fn tiles_cover_with_overlap() {
@@ -982,10 +1003,49 @@ mod tests {
             height: 2,
             data,
         };
-        let classes = upsample_argmax(&logits, &[], 4, 2, 16, 8);
+        let classes = upsample_argmax(&logits, &[0, 1, 2], &[], 4, 2, 16, 8);
         assert_eq!(classes.get_pixel(0, 0).0[0], 2);
         assert_eq!(classes.get_pixel(7, 7).0[0], 2);
         assert_eq!(classes.get_pixel(8, 0).0[0], 0);
         assert_eq!(classes.get_pixel(15, 3).0[0], 0);
+    }
+
+    fn output(classes: &[&str]) -> OutputSpec {
+        OutputSpec {
+            name: "logits".into(),
+            kind: "logits".into(),
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            class_bias: None,
+            dtype: None,
+        }
+    }
+
+    #[test]
+    fn non_skin_gets_its_own_code_and_other_extra_classes_count_as_background() {
+        let plain = output(&["background", "fine_line", "scar"]);
+        assert_eq!(plain.class_codes(), vec![0, 1, 2]);
+        assert!(!plain.has_non_skin());
+        let skin = output(&["background", "fine_line", "scar", "mole", "non_skin"]);
+        assert_eq!(skin.class_codes(), vec![0, 1, 2, 0, CLASS_NON_SKIN]);
+        assert!(skin.has_non_skin());
+
+        // 4 model classes; the non-skin logit wins on the right column only, the scar logit
+        // on the left one, and a biased-down fine-line logit nowhere.
+        let (w, h) = (2usize, 1usize);
+        let mut data = vec![0.0f32; 4 * w * h];
+        data[2 * w * h] = 3.0; // scar at x 0
+        data[3 * w * h + 1] = 3.0; // non-skin at x 1
+        data[w * h] = 2.5; // fine line at x 0, below scar once biased
+        data[w * h + 1] = 2.9;
+        let logits = Logits {
+            classes: 4,
+            width: 2,
+            height: 1,
+            data,
+        };
+        let codes = output(&["background", "fine_line", "scar", "non_skin"]).class_codes();
+        let classes = upsample_argmax(&logits, &codes, &[0.0, -1.0, 0.0, 0.0], 2, 1, 2, 1);
+        assert_eq!(classes.get_pixel(0, 0).0[0], CLASS_SCAR);
+        assert_eq!(classes.get_pixel(1, 0).0[0], CLASS_NON_SKIN);
     }
 }

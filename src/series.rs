@@ -9,7 +9,9 @@ use rayon::prelude::*;
 
 use crate::align::{self, AlignOptions, AlignStatus, Alignment};
 use crate::calibration::{self, Target};
-use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
+use crate::definitions::{
+    CLASS_BACKGROUND, CLASS_NON_SKIN, ClassMap, Homography, MASK_ON, Mask, Rgb,
+};
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
 use crate::load::{self, DateSource, LoadOptions, Photo};
@@ -420,11 +422,21 @@ pub fn measure_prepared(
             exclude_disc(&mut region, centre, radius);
         }
     }
+    if region.pixels().all(|p| p.0[0] != MASK_ON) {
+        return Err(Error::Input {
+            path: baseline_path.clone(),
+            reason: "the sessions have no region in common to measure".into(),
+        });
+    }
+    let non_skin_px = exclude_non_skin(&mut region, &classes);
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         return Err(Error::Input {
             path: baseline_path.clone(),
-            reason: "the sessions have no region in common to measure".into(),
+            reason: format!(
+                "no skin to measure: all {non_skin_px} px the sessions have in common are \
+                 segmented as not skin"
+            ),
         });
     }
 
@@ -534,6 +546,8 @@ pub fn measure_prepared(
         common_region: RegionInfo {
             pixels: region_px,
             fraction_of_baseline: region_px as f64 / (width as f64 * height as f64),
+            non_skin_px,
+            skin_segmented: model.manifest.output.has_non_skin(),
         },
         sessions,
         metrics: metric_series,
@@ -626,6 +640,21 @@ fn common_region<'a>(
     Ok(trimmed)
 }
 
+/// Removes from `region` every pixel that some session's class map calls non-skin, so all
+/// sessions are measured on the same skin; returns how many pixels went.
+fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {
+    let mut removed = 0;
+    for map in classes {
+        for (r, c) in region.iter_mut().zip(map.iter()) {
+            if *r == MASK_ON && *c == CLASS_NON_SKIN {
+                *r = 0;
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Removes a disc (a calibration target's label) from the measured region.
 fn exclude_disc(region: &mut Mask, (cx, cy): (f64, f64), radius: f64) {
     let (w, h) = region.dimensions();
@@ -682,4 +711,22 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_skin_in_any_session_leaves_the_region_once() {
+        let mut region = Mask::from_pixel(4, 1, image::Luma([MASK_ON]));
+        region.put_pixel(3, 0, image::Luma([0]));
+        let baseline =
+            ClassMap::from_raw(4, 1, vec![CLASS_NON_SKIN, 0, 0, CLASS_NON_SKIN]).unwrap();
+        let later = ClassMap::from_raw(4, 1, vec![CLASS_NON_SKIN, 2, CLASS_NON_SKIN, 0]).unwrap();
+        let removed = exclude_non_skin(&mut region, &[baseline, later]);
+        // x 0: non-skin twice, counted once; x 2: non-skin later only; x 3 was outside already.
+        assert_eq!(removed, 2);
+        assert_eq!(region.as_raw(), &vec![0, MASK_ON, 0, 0]);
+    }
 }

@@ -1,8 +1,8 @@
 //! measure stage: the metrics of one session, in the baseline frame, on the common region.
 //!
 //! Takes a session photo already warped into the baseline frame and photometrically matched
-//! ([`match_lighting`]), its class map (0 background, 1 fine line, 2 scar) and the region to
-//! measure (common region ∩ ROI); gives [`Metrics`] with the names and units of DESIGN.md
+//! ([`match_lighting`]), its class map (0 background, 1 fine line, 2 scar, 3 non-skin) and the
+//! region to measure (common region ∩ ROI, less what any session calls non-skin); gives [`Metrics`] with the names and units of DESIGN.md
 //! "Metric definitions". Colour work is in CIELAB (D65), see [`color`]; line length comes from
 //! a skeleton, see [`skeleton`].
 
@@ -136,8 +136,8 @@ impl Metrics {
 /// Measures one session.
 ///
 /// `image`: the session photo warped into the baseline frame (after lighting matching);
-/// `classes`: class map (0 bg, 1 fine line, 2 scar) in the baseline frame; `region`: 255 where
-/// measured (common region ∩ ROI); `reference_a_median`: the baseline's `a_median` (`None` when
+/// `classes`: class map (0 bg, 1 fine line, 2 scar, 3 non-skin) in the baseline frame;
+/// `region`: 255 where measured (common region ∩ ROI ∩ skin); `reference_a_median`: the baseline's `a_median` (`None` when
 /// measuring the baseline itself: its own is used). Inputs of different sizes are measured on
 /// their common top-left part.
 pub fn measure(

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use rayon::prelude::*;
 
-use super::overlay::{LINE_COLOUR, SCAR_COLOUR};
+use super::overlay::{LINE_COLOUR, NON_SKIN_COLOUR, SCAR_COLOUR};
 use super::{MetricSeries, Report, SessionReport, SessionVisuals, Trend, chart};
 use crate::definitions::Rgb;
 
@@ -332,6 +332,18 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     // Legend swatches in step with the overlay drawing and the charts.
     values.insert("line_colour", css_colour(LINE_COLOUR));
     values.insert("scar_colour", css_colour(SCAR_COLOUR));
+    values.insert(
+        "non_skin_legend",
+        if report.common_region.skin_segmented {
+            format!(
+                "<span><span class=\"swatch\" style=\"background:{}\"></span>not skin \
+                 (hair, eyes, lips, background): not measured</span>",
+                css_colour(NON_SKIN_COLOUR)
+            )
+        } else {
+            String::new()
+        },
+    );
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
@@ -393,11 +405,22 @@ fn summary(report: &Report) -> String {
         (Some(a), _) => a.to_string(),
         _ => "unknown".to_string(),
     };
-    let region = format!(
-        "{} % of the baseline photo ({} px)",
-        format_number(report.common_region.fraction_of_baseline * 100.0),
-        group_thousands(report.common_region.pixels)
-    );
+    let cr = &report.common_region;
+    let region = if cr.skin_segmented {
+        format!(
+            "{} % of the baseline photo: {} px of skin ({} px in common left out as not skin)",
+            format_number(cr.fraction_of_baseline * 100.0),
+            group_thousands(cr.pixels),
+            group_thousands(cr.non_skin_px)
+        )
+    } else {
+        format!(
+            "{} % of the baseline photo ({} px; the model does not tell skin from the rest, so \
+             all of it counts as skin)",
+            format_number(cr.fraction_of_baseline * 100.0),
+            group_thousands(cr.pixels)
+        )
+    };
     let roi = report.roi.map_or_else(
         || "whole frame".to_string(),
         |[x, y, w, h]| format!("{w} × {h} px at ({x}, {y})"),

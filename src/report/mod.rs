@@ -91,6 +91,14 @@ pub struct RegionInfo {
     pub pixels: u64,
     /// Common region / baseline frame.
     pub fraction_of_baseline: f64,
+    /// Pixels left out of the common region because a session's segmentation calls them not
+    /// skin (hair, eyes, lips, nostrils, clothes, background); `pixels` is the skin measured.
+    #[serde(default)]
+    pub non_skin_px: u64,
+    /// Whether the model tells skin from non-skin (its manifest lists `non_skin`); without it
+    /// the whole common region is measured as skin.
+    #[serde(default)]
+    pub skin_segmented: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

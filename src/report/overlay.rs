@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::definitions::{CLASS_LINE, CLASS_SCAR, ClassMap, Mask, Rgb};
+use crate::definitions::{CLASS_LINE, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Mask, Rgb};
 
 /// Fine lines: cyan, the colour farthest from every skin tone.
 pub const LINE_COLOUR: [u8; 3] = [0, 229, 255];
@@ -16,10 +16,15 @@ const FILL_ALPHA: f32 = 0.45;
 pub const OUTLINE_PER_PX: u32 = 900;
 /// Brightness kept outside the valid region, so it reads as "not measured".
 const DIM: f32 = 0.35;
+/// Not skin (never measured): a cool slate wash, unlike any skin tone and unlike the dimmed
+/// invalid region, so hair, eyes and background read as "left out, by the model".
+pub const NON_SKIN_COLOUR: [u8; 3] = [70, 90, 140];
+const NON_SKIN_ALPHA: f32 = 0.55;
 
 /// Draws `classes` over `image`: each fine-line and scar region gets a semi-transparent fill
 /// and a solid outline (thin lines are all outline, so they stay visible); pixels outside
-/// `valid` are dimmed; background pixels inside `valid` are left unchanged. The outline is
+/// `valid` are dimmed; non-skin pixels get a slate wash; background pixels inside `valid` are
+/// left unchanged. The outline is
 /// one pixel wide per started [`OUTLINE_PER_PX`] pixels of image width, so that it survives
 /// the report's downscaling to that width.
 /// `classes` and `valid` should have the image's size; pixels they do not cover count as
@@ -65,6 +70,15 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
                     let alpha = if edge { 1.0 } else { FILL_ALPHA };
                     for (v, c) in px.iter_mut().zip(colour) {
                         *v = (*v as f32 * (1.0 - alpha) + c as f32 * alpha).round() as u8;
+                    }
+                }
+                if classes
+                    .get_pixel_checked(x as u32, y as u32)
+                    .is_some_and(|p| p[0] == CLASS_NON_SKIN)
+                {
+                    for (v, c) in px.iter_mut().zip(NON_SKIN_COLOUR) {
+                        *v = (*v as f32 * (1.0 - NON_SKIN_ALPHA) + c as f32 * NON_SKIN_ALPHA)
+                            .round() as u8;
                     }
                 }
                 let inside = valid
@@ -119,6 +133,37 @@ mod tests {
             out.get_pixel(19, 9).0,
             p.map(|v| (v as f32 * 0.35).round() as u8)
         );
+    }
+
+    #[test]
+    fn non_skin_gets_a_slate_wash_and_no_outline() {
+        let image = RgbImage::from_pixel(6, 4, image::Rgb([200, 150, 120]));
+        let mut classes = GrayImage::new(6, 4);
+        for y in 0..4 {
+            for x in 3..6 {
+                classes.put_pixel(x, y, image::Luma([CLASS_NON_SKIN]));
+            }
+        }
+        let valid = GrayImage::from_pixel(6, 4, image::Luma([255]));
+        let out = draw_overlay(&image, &classes, &valid);
+        let washed: Vec<u8> = [200.0f32, 150.0, 120.0]
+            .iter()
+            .zip(NON_SKIN_COLOUR)
+            .map(|(v, c)| (v * 0.45 + c as f32 * 0.55).round() as u8)
+            .collect();
+        for y in 0..4 {
+            assert_eq!(
+                out.get_pixel(2, y).0,
+                [200, 150, 120],
+                "skin next to it unchanged"
+            );
+            assert_eq!(
+                out.get_pixel(3, y).0.to_vec(),
+                washed,
+                "edge washed, not outlined"
+            );
+            assert_eq!(out.get_pixel(5, y).0.to_vec(), washed);
+        }
     }
 
     #[test]

@@ -149,6 +149,8 @@ fn fabricated(
         common_region: RegionInfo {
             pixels: (width as u64 * height as u64) * 7 / 8,
             fraction_of_baseline: 0.875,
+            non_skin_px: 0,
+            skin_segmented: false,
         },
         sessions: session_reports,
         metrics,
