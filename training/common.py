@@ -19,8 +19,11 @@ REPO_DIR = TRAINING_DIR.parent
 DATA_DIR = TRAINING_DIR / "data"
 MODELS_DIR = REPO_DIR / "models"
 INDEX_FILE = DATA_DIR / "index.json"
+# Real photographs (read only, never copied into the repository): ../shared/realdata
+REALDATA_DIR = REPO_DIR.parent / "shared" / "realdata"
 
-CLASSES = ["background", "fine_line", "scar"]
+# `non_skin`: hair, eyes, lips, nostrils, clothes, background; skintrack measures skin only.
+CLASSES = ["background", "fine_line", "scar", "non_skin"]
 # Per-channel normalisation: value = (pixel / 255 - MEAN) / STD. Fixed numbers (not dataset
 # statistics) so that they are easy to copy into any runtime.
 MEAN = [0.5, 0.5, 0.5]

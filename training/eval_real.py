@@ -67,24 +67,25 @@ from PIL import Image, ImageDraw  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODELS_DIR, REPO_DIR, json_float, load_rgb, tile_origins  # noqa: E402
+from common import MODELS_DIR, REALDATA_DIR, REPO_DIR, json_float, load_rgb, tile_origins  # noqa: E402
 
-DEFAULT_REALDATA = REPO_DIR.parent / "shared" / "realdata"
+DEFAULT_REALDATA = REALDATA_DIR
 WRINKLES = "javad71_facial_wrinkle_boxes"
 ACNE = "acne04_roboflow_voc"
 SCARS = "scarcare_scar_types/atrophic"
 NASOLABIAL = "wrinklearea3d_nasolabial_polygons"
 
-LINE, SCAR = 1, 2
+LINE, SCAR, NON_SKIN = 1, 2, 3  # skintrack's class-map codes (src/definitions.rs)
 MIN_SCAR_PX = 40            # skintrack's default min_scar_px (src/measure/mod.rs)
 BOX_LABEL_FRAC = 0.25       # a box is "labelled scar/line" at >= this share of its pixels
 EIGHT = np.ones((3, 3), bool)
 
 LINE_COLOUR = (0, 229, 255)   # skintrack's overlay colours (src/report/overlay.rs)
 SCAR_COLOUR = (255, 0, 200)
+NON_SKIN_COLOUR = (70, 90, 140)
 BOX_COLOUR = (255, 220, 0)
 
-# A classifier maps an RGB uint8 photo (HxWx3) to a class map (HxW uint8, 0/1/2) at its size.
+# A classifier maps an RGB uint8 photo (HxWx3) to a class map (HxW uint8, 0/1/2/3) at its size.
 Classifier = Callable[[np.ndarray], np.ndarray]
 
 
@@ -234,13 +235,15 @@ def model_classifier(onnx_path: Path, threads: int = 1) -> Classifier:
     name = sess.get_inputs()[0].name
     bias = np.asarray(manifest["output"].get("class_bias") or [0.0] * len(manifest["output"]["classes"]),
                       np.float32)
+    # as in skintrack: non_skin gets its own code, any other extra class counts as background
+    codes = np.array([c if c <= SCAR else NON_SKIN if n == "non_skin" else 0
+                      for c, n in enumerate(manifest["output"]["classes"])], np.uint8)
 
     def classify(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
         up = resize_planes(logits, w, h) + bias[:, None, None]
-        cls = up.argmax(0).astype(np.uint8)
-        cls[cls > SCAR] = 0  # extra classes count as background, as in skintrack
+        cls = codes[up.argmax(0)]
         return cls
 
     return classify
@@ -339,6 +342,8 @@ def overlay(rgb: np.ndarray, cls: np.ndarray, boxes=(), outline: np.ndarray | No
     edge = scar & ~ndimage.binary_erosion(scar, EIGHT, border_value=1)
     over[edge] = SCAR_COLOUR
     over[cls == LINE] = LINE_COLOUR
+    non = cls == NON_SKIN
+    over[non] = over[non] * 0.45 + np.asarray(NON_SKIN_COLOUR, np.float32) * 0.55
     if outline is not None:
         over[outline & ~ndimage.binary_erosion(outline, EIGHT, border_value=1)] = BOX_COLOUR
     im = Image.fromarray(np.round(over).astype(np.uint8))
@@ -381,10 +386,13 @@ def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None =
     n_boxes = 0
     per_class = {}
     photos = no_line = 0
+    non_px = non_in = 0
     for name, rgb, boxes in wrinkle_photos(root):
         cls = classify(rgb)
         line = cls == LINE
         inside = box_mask(line.shape, boxes)
+        non_px += int(np.count_nonzero(cls == NON_SKIN))
+        non_in += int(np.count_nonzero((cls == NON_SKIN) & inside))
         photos += 1
         n_boxes += len(boxes)
         li, la = int(np.count_nonzero(line & inside)), int(np.count_nonzero(line))
@@ -419,6 +427,8 @@ def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None =
         "line_density_in_boxes_pooled": json_float(line_in / box_px if box_px else float("nan"), 5),
         "line_density_outside_boxes_pooled": json_float((line_all - line_in) / (all_px - box_px), 5),
         "line_density_in_boxes_by_class": {k: json_float(v[1] / v[2], 5) for k, v in sorted(per_class.items())},
+        "non_skin_px_frac": json_float(non_px / all_px, 4),
+        "box_px_non_skin_frac": json_float(non_in / box_px if box_px else float("nan"), 4),
     }
 
 
@@ -434,9 +444,14 @@ def score_acne(root: Path, classify: Classifier, overlays: Overlays | None = Non
     by_class: dict[str, list[int]] = {}
     scar_px = line_px = all_px = 0
     photos = found = 0
+    non_px = box_px = box_non = 0
     for name, rgb, boxes in acne_photos(root):
         cls = classify(rgb)
         photos += 1
+        non_px += int(np.count_nonzero(cls == NON_SKIN))
+        lesions = box_mask(cls.shape, boxes)
+        box_px += int(lesions.sum())
+        box_non += int(np.count_nonzero(lesions & (cls == NON_SKIN)))
         scar_px += int(np.count_nonzero(cls == SCAR))
         line_px += int(np.count_nonzero(cls == LINE))
         all_px += cls.size
@@ -462,18 +477,22 @@ def score_acne(root: Path, classify: Classifier, overlays: Overlays | None = Non
         "boxes_labelled_line_frac": json_float(as_line / n_boxes if n_boxes else float("nan")),
         "boxes_labelled_scar_frac_by_class": {k: json_float(v[1] / v[0]) for k, v in sorted(by_class.items())},
         "scar_px_frac": json_float(scar_px / all_px, 5),
+        "scar_px_frac_of_skin": json_float(scar_px / (all_px - non_px) if all_px > non_px else float("nan"), 5),
         "line_px_frac": json_float(line_px / all_px, 5),
         "photos_with_scar_found_frac": json_float(found / photos if photos else float("nan")),
+        "non_skin_px_frac": json_float(non_px / all_px, 4),
+        "lesion_box_px_non_skin_frac": json_float(box_non / box_px if box_px else float("nan"), 4),
     }
 
 
 def score_scars(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
     """Share of atrophic-scar close-ups in which a scar is found (>= 40 px component)."""
     photos = found = 0
-    scar_px = all_px = 0
+    scar_px = all_px = non_px = 0
     counts = []
     for name, rgb in scar_photos(root):
         cls = classify(rgb)
+        non_px += int(np.count_nonzero(cls == NON_SKIN))
         sizes = scar_components(cls)
         n = int((sizes >= MIN_SCAR_PX).sum())
         photos += 1
@@ -489,13 +508,15 @@ def score_scars(root: Path, classify: Classifier, overlays: Overlays | None = No
         "found_frac": json_float(found / photos if photos else float("nan")),
         "target_found_frac_above": 0.90,
         "scar_px_frac": json_float(scar_px / all_px if all_px else float("nan"), 5),
+        "scar_px_frac_of_skin": json_float(scar_px / (all_px - non_px) if all_px > non_px else float("nan"), 5),
         "scar_components_median": json_float(float(np.median(counts)) if counts else float("nan"), 1),
+        "non_skin_px_frac": json_float(non_px / all_px if all_px else float("nan"), 4),
     }
 
 
 def score_nasolabial(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
     """Predicted fine-line pixels inside the nasolabial fold masks (not-AI photos only)."""
-    photos = line_in = line_all = mask_px = all_px = 0
+    photos = line_in = line_all = mask_px = all_px = mask_non = 0
     for name, rgb, mask in nasolabial_photos(root):
         cls = classify(rgb)
         if mask.shape != cls.shape:
@@ -505,6 +526,7 @@ def score_nasolabial(root: Path, classify: Classifier, overlays: Overlays | None
         line_in += int(np.count_nonzero(line & mask))
         line_all += int(np.count_nonzero(line))
         mask_px += int(mask.sum())
+        mask_non += int(np.count_nonzero(mask & (cls == NON_SKIN)))
         all_px += mask.size
         if overlays is not None and overlays.want("nasolabial"):
             overlays.save("nasolabial", name, overlay(rgb, cls, outline=mask))
@@ -516,6 +538,7 @@ def score_nasolabial(root: Path, classify: Classifier, overlays: Overlays | None
         "line_px_in_masks_frac": json_float(frac),
         "chance_mask_area_frac": json_float(chance),
         "enrichment": json_float(frac / chance if chance else float("nan"), 3),
+        "mask_px_non_skin_frac": json_float(mask_non / mask_px if mask_px else float("nan"), 4),
     }
 
 

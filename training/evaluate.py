@@ -63,8 +63,14 @@ class Counts:
         self.true_line = 0
         self.true_line_hit = 0
         self.images = 0
+        self.non_skin = 0
+        self.pixels = 0
 
     def add(self, pred: np.ndarray, truth: np.ndarray) -> None:
+        # synthetic skin is skin everywhere: a non-skin prediction (class 3) is a miss, counted
+        # as "neither line nor scar" like skintrack, which leaves such pixels unmeasured
+        self.non_skin += int(np.count_nonzero(pred == 3))
+        self.pixels += pred.size
         for c in range(3):
             p = pred == c
             t = truth == c
@@ -96,6 +102,7 @@ class Counts:
             "fine_line_iou": json_float(iou[1]),
             "scar_iou": json_float(iou[2]),
             "background_iou": json_float(iou[0]),
+            "non_skin_px_frac": json_float(self.non_skin / self.pixels if self.pixels else float("nan"), 5),
             "images": self.images,
         }
 

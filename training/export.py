@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--ckpt", default=str(RUNS_DIR / "skinseg-v1.pt"))
     ap.add_argument("--out-dir", default=str(MODELS_DIR))
     ap.add_argument("--stem", default="skinseg-v1")
-    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--version", default="2.0.0")
     a = ap.parse_args()
     torch.set_num_threads(2)
     out = Path(a.out_dir)
@@ -144,7 +144,7 @@ def main() -> None:
     Image.fromarray(crop, "RGB").save(ref_png)
     x = normalise(load_rgb(ref_png))  # from the PNG's own uint8 values, as the Rust test will
     logits = sess.run(None, {"input": x})[0]
-    assert logits.shape == (1, 3, REF_SIZE, REF_SIZE)
+    assert logits.shape == (1, len(CLASSES), REF_SIZE, REF_SIZE)
     ref_f32 = out / f"{a.stem}.ref-logits.f32"
     logits.astype("<f4").tofile(ref_f32)
     with torch.no_grad():
@@ -186,10 +186,21 @@ def main() -> None:
             "minutes": meta["minutes"],
             "threads": meta["threads"],
             "torch": meta["torch"],
-            "loss": "class-weighted cross-entropy + soft Dice (fine_line, scar)",
+            "loss": "class-weighted cross-entropy (weak-label pixels ignored) + soft Dice (fine_line, scar)",
             "class_weights": meta["class_weights"],
             "augmentation": "random 256x256 crops with 0.85-1.2 scale jitter, flips, 90-degree "
                             "rotations, brightness/contrast/colour/gamma jitter, Gaussian blur, noise",
+            "real_photos": {
+                "set": f"../shared/realdata/{meta['real_set']}" if meta.get("real_set") else None,
+                "photos": meta.get("real_photos", 0),
+                "crop_share": meta.get("real_frac", 0.0),
+                "composite_share": meta.get("composite_frac", 0.0),
+                "crops_seen": meta.get("real_crops", 0),
+                "labels": "weak skin / non_skin labels from a per-photo colour model of the face "
+                          "(training/realskin.py; unsure pixels ignored); acne lesions, pores and "
+                          "red marks are background; synthetic fine lines and atrophic scars "
+                          "(boxcar, rolling, ice-pick) drawn onto the skin with exact labels",
+            },
         },
         "scores": {"heldout_synthetic": scores},
         "speed": {"onnxruntime_ms_per_mp": round(ms, 1), "tile": TILE, "threads": 2,
@@ -202,7 +213,7 @@ def main() -> None:
     with open(man_path, "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
-    log = RUNS_DIR / "train.log"
+    log = Path(a.ckpt).with_suffix(".log")  # train.py writes its log beside the checkpoint
     if log.exists():
         shutil.copyfile(log, out / f"{a.stem}.train.log")
     print(f"wrote {man_path} ({size / 1e6:.2f} MB model)")

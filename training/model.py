@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from common import CLASSES
+
 
 class ConvBNReLU(nn.Module):
     """conv3x3 (stride s) + BatchNorm + ReLU; `fuse()` folds the BatchNorm into the conv."""
@@ -37,7 +39,7 @@ class ConvBNReLU(nn.Module):
 
 class SkinSeg(nn.Module):
     def __init__(self, full: int = 8, c1: int = 16, c2: int = 32, c3: int = 64, c4: int = 64,
-                 classes: int = 3):
+                 classes: int = 4):
         super().__init__()
         self.full = ConvBNReLU(3, full)  # full resolution, for thin lines
         self.stem = ConvBNReLU(3, c1, stride=2)  # 1/2

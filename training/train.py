@@ -26,7 +26,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MEAN, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
+from common import CLASSES, LONGEST_SIDE, MEAN, REALDATA_DIR, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
+from realskin import IGNORE, composite, skin_labels, voc_boxes  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
 RUNS_DIR = TRAINING_DIR / "runs"
@@ -49,14 +50,88 @@ def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
             torch.from_numpy(cls).contiguous(), its)
 
 
+REAL_SET = "acne04_train"  # read from ../shared/realdata, never copied
+
+
+def load_real(real_dir: Path, limit: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The real training photos (HxWx3 uint8, original size, sorted by name) and their weak
+    skin labels (realskin.skin_labels, using the acne-lesion boxes as known skin)."""
+    files = sorted((real_dir / "images").glob("*.jpg"))
+    if limit:
+        files = files[:limit]
+    photos, labels = [], []
+    for f in files:
+        rgb = load_rgb(f)
+        photos.append(rgb)
+        labels.append(skin_labels(rgb, voc_boxes(real_dir / "annotations_voc" / (f.stem + ".xml"))))
+    return photos, labels
+
+
+class RealCropper:
+    """256x256 (or jittered-size) crops of real photos at skintrack's working scale:
+    factor clamp(LONGEST_SIDE / longest side, 1/16, 2), the image crate's Triangle resize
+    (eval_real.resize_triangle), computed exactly but only for the crop window (separable
+    weights sliced to the window), rounded to uint8 like the full resize."""
+
+    def __init__(self, photos: list[np.ndarray], labels: list[np.ndarray]):
+        from eval_real import round_half_away, triangle_weights
+        self.photos = photos
+        self.labels = labels
+        self.cache: dict[tuple[int, int], np.ndarray] = {}
+        self.tw = triangle_weights
+        self.rha = round_half_away
+
+    def weights(self, n_in: int, n_out: int) -> np.ndarray:
+        k = (n_in, n_out)
+        if k not in self.cache:
+            self.cache[k] = self.tw(n_in, n_out)
+        return self.cache[k]
+
+    def working_size(self, i: int) -> tuple[int, int]:
+        h, w = self.photos[i].shape[:2]
+        f = min(max(LONGEST_SIDE / max(w, h), 1.0 / 16.0), 2.0)
+        return max(self.rha(h * f), 1), max(self.rha(w * f), 1)
+
+    def crop(self, i: int, y0: int, x0: int, src: int) -> np.ndarray:
+        """src x src x 3 uint8 window (y0, x0) of photo i resized to its working size."""
+        img = self.photos[i]
+        h, w = img.shape[:2]
+        wh_, ww_ = self.working_size(i)
+        wv = self.weights(h, wh_)[y0 : y0 + src]          # src x h
+        wc = self.weights(w, ww_)[x0 : x0 + src]          # src x w
+        rows = np.nonzero(wv.any(0))[0]
+        cols = np.nonzero(wc.any(0))[0]
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        wv, wc = wv[:, r0:r1], wc[:, c0:c1].T
+        out = np.empty((src, src, 3), np.uint8)
+        for c in range(3):
+            t = (wv @ img[r0:r1, c0:c1, c].astype(np.float32)) @ wc
+            out[:, :, c] = np.floor(np.clip(t, 0, 255) + np.float32(0.5))
+        return out
+
+    def label_crop(self, i: int, y0: int, x0: int, src: int) -> np.ndarray:
+        """The weak labels of the same window, nearest neighbour."""
+        lab = self.labels[i]
+        h, w = lab.shape
+        wh_, ww_ = self.working_size(i)
+        ys = np.clip(((np.arange(y0, y0 + src) + 0.5) * h / wh_).astype(int), 0, h - 1)
+        xs = np.clip(((np.arange(x0, x0 + src) + 0.5) * w / ww_).astype(int), 0, w - 1)
+        return lab[np.ix_(ys, xs)]
+
+
 class Augment:
     """Random crop (with mild scale jitter), flips, 90-degree rotations, brightness /
     contrast / colour / gamma jitter, slight blur and noise. All randomness from one seeded
     numpy Generator, so a run is reproducible."""
 
     def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
-                 line_bias: float = 0.5):
+                 line_bias: float = 0.5, real: "RealCropper | None" = None, real_frac: float = 0.0,
+                 composite_frac: float = 0.0):
         self.rng = rng
+        self.real = real
+        self.real_frac = real_frac if real is not None else 0.0
+        self.composite_frac = composite_frac
+        self.n_real = 0
         self.size = size
         self.line_bias = line_bias
         # fine lines cover well under 1% of the pixels: keep (a sample of) their positions so
@@ -97,6 +172,37 @@ class Augment:
             c = torch.flip(c, (1,))
         return im, c
 
+    def geometric_real(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A real-photo crop at working scale with its weak skin labels, lines and scars drawn
+        onto its skin (composite_frac of the crops); same scale jitter, rotations and flips as
+        the synthetic crops."""
+        r = self.rng
+        s = self.size
+        i = int(r.integers(0, len(self.real.photos)))
+        h, w = self.real.working_size(i)
+        scale = r.uniform(0.85, 1.2) if r.random() < 0.5 else 1.0
+        src = min(int(round(s / scale)), h, w)
+        y0 = int(r.integers(0, h - src + 1))
+        x0 = int(r.integers(0, w - src + 1))
+        patch = self.real.crop(i, y0, x0, src)
+        lab = self.real.label_crop(i, y0, x0, src)
+        if r.random() < self.composite_frac:
+            patch, lab = composite(r, patch, lab)
+        im = torch.from_numpy(patch).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+        c = torch.from_numpy(np.ascontiguousarray(lab))
+        if src != s:
+            im = F.interpolate(im, size=(s, s), mode="bilinear", align_corners=False)
+            c = F.interpolate(c[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
+        im = im[0]
+        k = int(r.integers(0, 4))
+        if k:
+            im = torch.rot90(im, k, (1, 2))
+            c = torch.rot90(c, k, (0, 1))
+        if r.random() < 0.5:
+            im = torch.flip(im, (2,))
+            c = torch.flip(c, (1,))
+        return im.contiguous(), c.contiguous()
+
     def photometric(self, x: torch.Tensor) -> torch.Tensor:
         r = self.rng
         b = x.shape[0]
@@ -119,7 +225,13 @@ class Augment:
 
     def batch(self, imgs: torch.Tensor, cls: torch.Tensor, bsz: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.rng.integers(0, imgs.shape[0], bsz)
-        pairs = [self.geometric(int(i), imgs[i], cls[i]) for i in idx]
+        pairs = []
+        for i in idx:
+            if self.real_frac > 0 and self.rng.random() < self.real_frac:
+                pairs.append(self.geometric_real())
+                self.n_real += 1
+            else:
+                pairs.append(self.geometric(int(i), imgs[i], cls[i]))
         x = torch.stack([p[0] for p in pairs])
         y = torch.stack([p[1] for p in pairs]).long()
         return self.photometric(x), y
@@ -137,18 +249,20 @@ def blur(im: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def class_weights(cls: torch.Tensor, cap: float = 10.0) -> torch.Tensor:
-    """Inverse-square-root class frequency, background = 1, capped."""
-    counts = torch.bincount(cls.flatten().long(), minlength=3).double()
+    """Inverse-square-root class frequency of the synthetic labels, background = 1, capped;
+    non_skin (large regions of the real photos, absent from the synthetic ones) weighs 1."""
+    counts = torch.bincount(cls.flatten().long(), minlength=3)[:3].double()
     f = counts / counts.sum()
     w = (f[0] / f.clamp_min(1e-6)).sqrt().clamp(max=cap)
-    return w.float()
+    return torch.cat([w, torch.ones(len(CLASSES) - 3, dtype=w.dtype)]).float()
 
 
 def dice_loss(logits: torch.Tensor, y: torch.Tensor, classes=(1, 2)) -> torch.Tensor:
     p = logits.softmax(1)
+    valid = (y != IGNORE).float()
     losses = []
     for c in classes:
-        pc = p[:, c]
+        pc = p[:, c] * valid
         tc = (y == c).float()
         inter = (pc * tc).sum()
         losses.append(1 - (2 * inter + 1) / (pc.sum() + tc.sum() + 1))
@@ -165,12 +279,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(RUNS_DIR / "skinseg-v1.pt"))
+    ap.add_argument("--realdata", default=str(REALDATA_DIR),
+                    help=f"real-photo folder; its {REAL_SET}/ photos give real skin, non-skin and backgrounds")
+    ap.add_argument("--real-frac", type=float, default=0.4,
+                    help="probability that a training crop comes from a real photo")
+    ap.add_argument("--composite-frac", type=float, default=0.75,
+                    help="probability that a real crop gets synthetic lines and scars drawn onto its skin")
+    ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     set_determinism(a.seed)
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = RUNS_DIR / "train.log"
+    log_path = Path(a.out).with_suffix(".log")
     logf = open(log_path, "w")
 
     def log(msg: str) -> None:
@@ -185,7 +306,20 @@ def main() -> None:
     log(f"train images {len(its)} {tuple(imgs.shape)}; class weights {weights.tolist()}; args {vars(a)}")
 
     model = SkinSeg()
-    aug = Augment(np.random.default_rng(a.seed), cls)
+    real = None
+    real_dir = Path(a.realdata) / REAL_SET
+    if a.real_frac > 0:
+        if not (real_dir / "images").is_dir():
+            raise SystemExit(f"{real_dir}/images: no real photos (needed for --real-frac > 0; "
+                             "see training/README.md, 'Real photos')")
+        t0 = time.time()
+        real = RealCropper(*load_real(real_dir, a.real_limit))
+        lab = np.concatenate([l.ravel() for l in real.labels])
+        log(f"real photos: {len(real.photos)} from {real_dir}, p {a.real_frac}, composites p {a.composite_frac}; "
+            f"weak labels skin {np.mean(lab == 0):.3f} non-skin {np.mean(lab == 3):.3f} "
+            f"unsure {np.mean(lab == IGNORE):.3f} ({time.time() - t0:.0f} s)")
+    aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
+                  composite_frac=a.composite_frac)
     steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
     total = steps_per_epoch * a.epochs
     warm = max(1, total // 30)
@@ -199,12 +333,13 @@ def main() -> None:
         model.train()
         t0 = time.time()
         sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0}
-        inter = torch.zeros(3)
-        union = torch.zeros(3)
+        n_cls = len(CLASSES)
+        inter = torch.zeros(n_cls)
+        union = torch.zeros(n_cls)
         for _ in range(steps_per_epoch):
             x, y = aug.batch(imgs, cls, a.batch)
             logits = model(x)
-            ce = F.cross_entropy(logits, y, weight=weights)
+            ce = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE)
             dl = dice_loss(logits, y)
             loss = ce + dl
             opt.zero_grad(set_to_none=True)
@@ -217,20 +352,24 @@ def main() -> None:
             sums["dice"] += dl.item()
             with torch.no_grad():
                 pred = logits.argmax(1)
-                for c in range(3):
+                known = y != IGNORE
+                for c in range(n_cls):
                     inter[c] += ((pred == c) & (y == c)).sum()
-                    union[c] += ((pred == c) | (y == c)).sum()
+                    union[c] += (((pred == c) | (y == c)) & known).sum()
         dt = time.time() - t0
         iou = (inter / union.clamp_min(1)).tolist()
         n = steps_per_epoch
         log(f"epoch {ep}/{a.epochs} loss {sums['loss'] / n:.4f} ce {sums['ce'] / n:.4f} "
             f"dice {sums['dice'] / n:.4f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
+            f"non-skin {iou[3]:.3f} real crops {aug.n_real} "
             f"lr {sched.get_last_lr()[0]:.2e} {dt:.0f}s (eta {dt * (a.epochs - ep) / 60:.1f} min)")
 
     minutes = (time.time() - t_start) / 60
     meta = {"epochs": a.epochs, "batch": a.batch, "crops_per_image": a.crops_per_image, "lr": a.lr,
             "seed": a.seed, "threads": a.threads, "steps": total, "minutes": round(minutes, 1),
-            "train_images": len(its), "class_weights": [round(w, 3) for w in weights.tolist()],
+            "train_images": len(its), "real_set": REAL_SET if real else None,
+            "real_photos": len(real.photos) if real else 0, "real_frac": a.real_frac,
+            "composite_frac": a.composite_frac, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
     torch.save({"state_dict": model.state_dict(), "meta": meta}, a.out)
     log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")

@@ -1,0 +1,95 @@
+//! Skin only: what the shipped model calls non-skin is left out of the measurement, counted in
+//! report.json and washed slate blue in the overlay.
+
+mod common;
+
+use assert_cmd::Command;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use skintrack::report::Report;
+
+/// The backdrop's colour: dark blue-grey, as behind a chin rest.
+const BACKDROP: [u8; 3] = [34, 38, 48];
+
+fn analyze(photo: &std::path::Path, out: &std::path::Path) -> Report {
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .args([
+            "analyze",
+            photo.to_str().unwrap(),
+            "--px-per-mm",
+            "20",
+            "--json",
+            "--out",
+        ])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+#[test]
+fn a_backdrop_beside_the_skin_is_left_out_and_drawn() {
+    let dir = common::fixture_series();
+    let truth = common::truth(&dir);
+    let mut photo = image::open(dir.join(&truth.sessions[0].photo))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = photo.dimensions();
+    // The right quarter of the photo becomes backdrop, with the camera's noise on it.
+    let edge = w * 3 / 4;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for (x, _, p) in photo.enumerate_pixels_mut() {
+        if x >= edge {
+            let noise: i16 = rng.random_range(-5..=5);
+            *p = image::Rgb(BACKDROP.map(|v| (v as i16 + noise) as u8));
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let painted = work.path().join("painted.png");
+    photo.save(&painted).unwrap();
+
+    let plain = analyze(
+        &dir.join(&truth.sessions[0].photo),
+        &work.path().join("plain"),
+    );
+    let report = analyze(&painted, &work.path().join("painted"));
+
+    // Synthetic skin is all skin; the backdrop (less the 6-px trimmed border) is not.
+    assert!(report.common_region.skin_segmented);
+    let plain_px = plain.common_region.pixels;
+    assert!(
+        plain.common_region.non_skin_px < plain_px / 100,
+        "synthetic skin called non-skin: {} of {plain_px} px",
+        plain.common_region.non_skin_px
+    );
+    let backdrop_px = (w - edge - 6) as f64 * (h - 12) as f64;
+    let left_out = report.common_region.non_skin_px as f64;
+    assert!(
+        (left_out - backdrop_px).abs() < 0.05 * backdrop_px,
+        "{left_out} px left out as non-skin, backdrop {backdrop_px} px"
+    );
+    assert_eq!(
+        report.common_region.pixels + report.common_region.non_skin_px,
+        plain_px,
+        "measured skin + non-skin = the whole common region"
+    );
+
+    // The overlay washes the backdrop slate blue: bluer than it is, and not cyan or magenta.
+    let overlay = image::open(work.path().join("painted").join("overlay_s0.png"))
+        .unwrap()
+        .to_rgb8();
+    let [r, g, b] = overlay.get_pixel(w - w / 8, h / 2).0;
+    let [r0, g0, b0] = BACKDROP;
+    assert!(
+        b > b0 + 20 && r > r0 && g > g0,
+        "backdrop drawn as {:?}",
+        [r, g, b]
+    );
+    assert!(r < 80 && g < 100, "backdrop drawn as {:?}", [r, g, b]);
+}

@@ -1,0 +1,208 @@
+"""Real-photo training crops: weak skin labels and synthetic lines and scars drawn onto real skin.
+
+The synthetic generator alone teaches the network that anything unlike its skin is a lesion
+(see README, "Real photos"). Real photos add what it never saw: hair, eyes, lips, clothes and
+backgrounds (class `non_skin`), and real skin texture with pores, acne papules and red marks
+(class `background`: they are not scars). Real photos carry no line or scar masks, so lines and
+scars are drawn onto the real skin here, with exact labels.
+
+Skin labels are weak: a per-photo colour model of the face's skin. Only confident pixels get a
+label; the rest are IGNORE and do not count in the loss.
+
+The photos are read from ../shared/realdata (never copied into the repository).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.color import rgb2lab
+
+IGNORE = 255
+BACKGROUND, FINE_LINE, SCAR, NON_SKIN = 0, 1, 2, 3
+EIGHT = np.ones((3, 3), bool)
+
+
+def voc_boxes(xml: Path) -> list[tuple[int, int, int, int]]:
+    """(xmin, ymin, xmax, ymax) of every object in a Pascal VOC file ([] when absent)."""
+    if not xml.exists():
+        return []
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for obj in ET.parse(xml).getroot().iter("bndbox"):
+        v = [int(float(obj.find(k).text)) for k in ("xmin", "ymin", "xmax", "ymax")]
+        out.append(tuple(v))
+    return out
+
+
+def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
+    """Weak per-pixel skin label of a face photo (HxWx3 uint8): BACKGROUND (skin), NON_SKIN,
+    or IGNORE where unsure.
+
+    1. Seed: a classic YCrCb skin-chroma box (Chai and Ngan) that is bright enough, plus the
+       annotated acne-lesion boxes (lesions sit on skin); the largest connected part is the face.
+    2. Model: the seed's robust centre and spread (median, MAD) of a* and b* and of L*.
+    3. Skin = chroma within 2.5 robust sigmas and not much darker than the face; non-skin =
+       chroma beyond 6 sigmas, or far darker (3 sigmas: hair, brows, nostrils, backdrop). Small non-skin
+       specks (pores, dark spots) become IGNORE, and so does a 3-px seam between the two.
+    """
+    h, w = rgb.shape[:2]
+    f = rgb.astype(np.float32)
+    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    cr = (f[..., 0] - y) * 0.713 + 128
+    cb = (f[..., 2] - y) * 0.564 + 128
+    seed = (cr > 135) & (cr < 175) & (cb > 80) & (cb < 128) & (y > 60)
+    for x0, y0, x1, y1 in lesion_boxes:
+        seed[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
+    seed = ndi.binary_opening(seed, iterations=2)
+    lab, n = ndi.label(seed, EIGHT)
+    if n == 0:
+        return np.full((h, w), IGNORE, np.uint8)
+    sizes = ndi.sum(np.ones_like(lab), lab, range(1, n + 1))
+    face = lab == (1 + int(np.argmax(sizes)))
+    if face.sum() < 0.02 * h * w:
+        return np.full((h, w), IGNORE, np.uint8)
+    L, a, b = np.moveaxis(rgb2lab(rgb), -1, 0)
+
+    def robust(v):
+        med = float(np.median(v[face]))
+        mad = float(np.median(np.abs(v[face] - med))) * 1.4826
+        return med, max(mad, 1.0)
+
+    (ma, sa), (mb, sb), (ml, sl) = robust(a), robust(b), robust(L)
+    chroma = np.hypot((a - ma) / sa, (b - mb) / sb)
+    dark = (ml - L) / sl
+    skin = (chroma < 2.5) & (dark < 2.5) & (L > 15)
+    non = (chroma > 6.0) | (dark > 3.0) | (L < 12)
+    # specks inside skin (pores, dark spots, acne marks) are not non-skin regions
+    lab, n = ndi.label(non, EIGHT)
+    if n:
+        sizes = ndi.sum(np.ones_like(lab), lab, range(1, n + 1))
+        small = np.zeros(n + 1, bool)
+        small[1:] = sizes < 0.002 * h * w
+        non &= ~small[lab]
+    skin = ndi.binary_closing(skin, iterations=2) & ~non
+    seam = ndi.binary_dilation(non, iterations=3) & ndi.binary_dilation(skin, iterations=3)
+    out = np.full((h, w), IGNORE, np.uint8)
+    out[skin] = BACKGROUND
+    out[non] = NON_SKIN
+    out[seam] = IGNORE
+    return out
+
+
+# ---- drawing lines and scars onto a real crop -------------------------------------------------
+
+
+def _polyline(rng: np.random.Generator, size: int, start=None) -> np.ndarray:
+    """A smooth random curve (N x 2, y x), about 1 px per step."""
+    length = int(rng.uniform(30, 220))
+    p = np.array(start if start is not None else rng.uniform(0, size, 2), float)
+    ang = rng.uniform(0, 2 * math.pi)
+    turn = rng.normal(0, 0.01)
+    pts = [p.copy()]
+    for _ in range(length):
+        turn = 0.9 * turn + rng.normal(0, 0.006)
+        ang += turn
+        p = p + (math.sin(ang), math.cos(ang))
+        pts.append(p.copy())
+    return np.array(pts)
+
+
+def _nearest(size: int, pts: np.ndarray):
+    """Distance from every pixel to the rasterised curve, and the index of its nearest point."""
+    grid = np.full((size, size), -1, np.int64)
+    idx = np.rint(pts).astype(int)
+    ok = (idx[:, 0] >= 0) & (idx[:, 0] < size) & (idx[:, 1] >= 0) & (idx[:, 1] < size)
+    if not ok.any():
+        return None, None
+    ii = np.nonzero(ok)[0]
+    grid[idx[ok, 0], idx[ok, 1]] = ii
+    dist, (iy, ix) = ndi.distance_transform_edt(grid < 0, return_indices=True)
+    return dist, grid[iy, ix]
+
+
+def draw_line(rng, img: np.ndarray, label: np.ndarray, skin: np.ndarray, start=None) -> np.ndarray | None:
+    """Darken a tapering groove along a random curve; label it FINE_LINE on skin. Returns the
+    curve (for branches)."""
+    size = img.shape[0]
+    pts = _polyline(rng, size, start)
+    dist, near = _nearest(size, pts)
+    if dist is None:
+        return None
+    t = np.linspace(0, 1, len(pts))
+    taper = np.clip(np.sin(np.pi * t) ** 0.5, 0.25, 1)
+    hw0 = rng.uniform(0.8, 2.2)
+    hw = hw0 * taper[near]
+    contrast = rng.uniform(0.07, 0.3) * taper[near]
+    groove = np.exp(-0.5 * (dist / (0.9 * hw)) ** 2) * skin
+    # a fine line is a shadow: all channels darker, red slightly less (skin scatters red)
+    img *= (1 - contrast[..., None] * groove[..., None] * np.array([0.85, 1.0, 1.0], np.float32))
+    on = (dist <= np.maximum(hw, 0.8)) & (skin > 0.5) & (label == BACKGROUND)
+    label[on] = FINE_LINE
+    return pts
+
+
+def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin: np.ndarray) -> None:
+    """An atrophic scar (boxcar, rolling or ice-pick): a pit shaded from one side, smoother and
+    slightly off-tone inside; labelled SCAR on skin."""
+    size = img.shape[0]
+    kind = rng.choice(["boxcar", "rolling", "icepick"], p=[0.4, 0.4, 0.2])
+    r0 = rng.uniform(2.5, 6) if kind == "icepick" else rng.uniform(5, 40)
+    cy, cx = rng.uniform(0, size, 2)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    dy, dx = yy - cy, xx - cx
+    theta = np.arctan2(dy, dx)
+    radius = np.full_like(theta, r0)
+    for _ in range(int(rng.integers(2, 6))):
+        fq = int(rng.integers(2, 7))
+        radius *= 1 + rng.uniform(0, 0.16) / math.sqrt(fq) * np.cos(fq * theta + rng.uniform(0, 2 * math.pi))
+    rho = np.hypot(dy, dx) / radius
+    if kind == "boxcar":
+        depth = 1 - np.clip((rho - 0.75) / 0.3, 0, 1) ** 2 * (3 - 2 * np.clip((rho - 0.75) / 0.3, 0, 1))
+        wall = np.exp(-0.5 * ((rho - 0.9) / 0.1) ** 2)
+    elif kind == "rolling":
+        depth = 0.5 * (1 + np.cos(np.pi * np.clip(rho, 0, 1)))
+        wall = np.sin(np.pi * np.clip(rho, 0, 1))
+    else:
+        depth = np.clip(1 - rho, 0, 1) ** 1.5
+        wall = np.clip(1 - rho, 0, 1)
+    if not (depth > 0.05).any():
+        return
+    light = rng.uniform(0, 2 * math.pi)
+    towards = np.cos(theta - light)
+    shade = rng.uniform(0.1, 0.3) * (1.6 if kind == "icepick" else 1.0)
+    tone = rng.uniform(-0.18, -0.02)
+    k = skin * (depth > 0.02)
+    factor = (1 + tone * depth) * (1 - shade * wall * towards) * (1 - (shade if kind == "icepick" else 0) * depth)
+    pink = rng.uniform(0.03, 0.1) if rng.random() < 0.3 else 0.0
+    tint = np.stack([1 + pink * depth, 1 - 0.5 * pink * depth, 1 - 0.3 * pink * depth], -1)
+    flat = rng.uniform(0.2, 0.6) * depth * k  # scar tissue is smoother than the skin around
+    img[:] = img * (1 - flat[..., None]) + smooth * flat[..., None]
+    img *= 1 + (factor[..., None] * tint - 1) * k[..., None]
+    on = (rho <= 1.0) & (skin > 0.5) & (label != NON_SKIN) & (label != IGNORE)
+    label[on] = SCAR
+
+
+def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Draw 0-3 lines (some branching) and 0-3 scars onto a real crop (HxWx3 uint8) whose
+    weak labels are `label` (BACKGROUND / NON_SKIN / IGNORE); only skin pixels change."""
+    img = crop_u8.astype(np.float32)
+    label = label.copy()
+    skin = ndi.gaussian_filter((label == BACKGROUND).astype(np.float32), 1.0)
+    if skin.mean() < 0.1:
+        return crop_u8, label
+    smooth = ndi.gaussian_filter(img, (2.5, 2.5, 0))
+    for _ in range(int(rng.integers(0, 4))):
+        draw_scar(rng, img, smooth, label, skin)
+    for _ in range(int(rng.integers(0, 4))):
+        pts = draw_line(rng, img, label, skin)
+        if pts is not None and rng.random() < 0.3:
+            draw_line(rng, img, label, skin, start=pts[int(rng.integers(0, len(pts)))])
+    # the camera's own blur acts on the drawn lesions too
+    orig = crop_u8.astype(np.float32)
+    img = orig + ndi.gaussian_filter(img - orig, (0.5, 0.5, 0))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), label
