@@ -640,16 +640,37 @@ fn common_region<'a>(
     Ok(trimmed)
 }
 
-/// Removes from `region` every pixel that some session's class map calls non-skin, so all
-/// sessions are measured on the same skin; returns how many pixels went.
+/// Removes from `region` every pixel that some session's class map calls non-skin, and the
+/// skin within [`BORDER_TRIM_PX`] of it, so all sessions are measured on the same skin and the
+/// edge where skin meets hair or backdrop (traced as a "line" or a scar rim by the model) is
+/// never measured, as at the frame's border. Returns how many pixels went.
 fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {
-    let mut removed = 0;
+    let Some(first) = classes.first() else {
+        return 0;
+    };
+    let mut non_skin = Mask::new(first.width(), first.height());
+    let mut any = false;
     for map in classes {
-        for (r, c) in region.iter_mut().zip(map.iter()) {
-            if *r == MASK_ON && *c == CLASS_NON_SKIN {
-                *r = 0;
-                removed += 1;
+        for (n, c) in non_skin.iter_mut().zip(map.iter()) {
+            if *c == CLASS_NON_SKIN {
+                *n = MASK_ON;
+                any = true;
             }
+        }
+    }
+    if !any {
+        return 0;
+    }
+    let margin = imageproc::morphology::dilate(
+        &non_skin,
+        imageproc::distance_transform::Norm::LInf,
+        BORDER_TRIM_PX as u8,
+    );
+    let mut removed = 0;
+    for (r, n) in region.iter_mut().zip(margin.iter()) {
+        if *r == MASK_ON && *n == MASK_ON {
+            *r = 0;
+            removed += 1;
         }
     }
     removed
@@ -718,15 +739,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn non_skin_in_any_session_leaves_the_region_once() {
-        let mut region = Mask::from_pixel(4, 1, image::Luma([MASK_ON]));
-        region.put_pixel(3, 0, image::Luma([0]));
-        let baseline =
-            ClassMap::from_raw(4, 1, vec![CLASS_NON_SKIN, 0, 0, CLASS_NON_SKIN]).unwrap();
-        let later = ClassMap::from_raw(4, 1, vec![CLASS_NON_SKIN, 2, CLASS_NON_SKIN, 0]).unwrap();
+    fn non_skin_in_any_session_leaves_the_region_once_with_a_margin() {
+        // 40 px wide, 1 row: non-skin at x 0 (both sessions) and x 30 (later session only);
+        // x 39 is outside the region already.
+        let (w, last) = (40u32, 39u32);
+        let mut region = Mask::from_pixel(w, 1, image::Luma([MASK_ON]));
+        region.put_pixel(last, 0, image::Luma([0]));
+        let mut baseline = ClassMap::new(w, 1);
+        baseline.put_pixel(0, 0, image::Luma([CLASS_NON_SKIN]));
+        let mut later = baseline.clone();
+        later.put_pixel(30, 0, image::Luma([CLASS_NON_SKIN]));
+        later.put_pixel(12, 0, image::Luma([2]));
         let removed = exclude_non_skin(&mut region, &[baseline, later]);
-        // x 0: non-skin twice, counted once; x 2: non-skin later only; x 3 was outside already.
-        assert_eq!(removed, 2);
-        assert_eq!(region.as_raw(), &vec![0, MASK_ON, 0, 0]);
+        let m = BORDER_TRIM_PX;
+        let kept: Vec<u32> = (0..w)
+            .filter(|&x| region.get_pixel(x, 0)[0] == MASK_ON)
+            .collect();
+        let expect: Vec<u32> = (0..w)
+            .filter(|&x| x > m && (x + m < 30 || x > 30 + m) && x != last)
+            .collect();
+        assert_eq!(kept, expect);
+        // Each pixel counted once, the one already outside not at all.
+        assert_eq!(removed, (w - 1) as u64 - expect.len() as u64);
+        assert_eq!(exclude_non_skin(&mut region, &[ClassMap::new(w, 1)]), 0);
     }
 }

@@ -92,7 +92,8 @@ pub struct RegionInfo {
     /// Common region / baseline frame.
     pub fraction_of_baseline: f64,
     /// Pixels left out of the common region because a session's segmentation calls them not
-    /// skin (hair, eyes, lips, nostrils, clothes, background); `pixels` is the skin measured.
+    /// skin (hair, eyes, lips, nostrils, clothes, background), with the 6 px of skin next to
+    /// them; `pixels` is the skin measured.
     #[serde(default)]
     pub non_skin_px: u64,
     /// Whether the model tells skin from non-skin (its manifest lists `non_skin`); without it
