@@ -15,33 +15,20 @@ The photos are read from ../shared/realdata (never copied into the repository).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 
+from eval_real import EIGHT, box_mask
+
 IGNORE = 255
 BACKGROUND, FINE_LINE, SCAR, NON_SKIN = 0, 1, 2, 3
-EIGHT = np.ones((3, 3), bool)
-
-
-def voc_boxes(xml: Path) -> list[tuple[int, int, int, int]]:
-    """(xmin, ymin, xmax, ymax) of every object in a Pascal VOC file ([] when absent)."""
-    if not xml.exists():
-        return []
-    import xml.etree.ElementTree as ET
-
-    out = []
-    for obj in ET.parse(xml).getroot().iter("bndbox"):
-        v = [int(float(obj.find(k).text)) for k in ("xmin", "ymin", "xmax", "ymax")]
-        out.append(tuple(v))
-    return out
 
 
 def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
     """Weak per-pixel skin label of a face photo (HxWx3 uint8): BACKGROUND (skin), NON_SKIN,
-    or IGNORE where unsure.
+    or IGNORE where unsure. `lesion_boxes`: (name, x0, y0, x1, y1) as eval_real.voc_boxes.
 
     1. Seed: a classic YCrCb skin-chroma box (Chai and Ngan) that is bright enough, plus the
        annotated acne-lesion boxes (lesions sit on skin); the largest connected part is the face.
@@ -56,8 +43,7 @@ def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
     cr = (f[..., 0] - y) * 0.713 + 128
     cb = (f[..., 2] - y) * 0.564 + 128
     seed = (cr > 135) & (cr < 175) & (cb > 80) & (cb < 128) & (y > 60)
-    for x0, y0, x1, y1 in lesion_boxes:
-        seed[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
+    seed |= box_mask(seed.shape, lesion_boxes)
     seed = ndi.binary_opening(seed, iterations=2)
     lab, n = ndi.label(seed, EIGHT)
     if n == 0:

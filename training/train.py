@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLASSES, LONGEST_SIDE, MEAN, REALDATA_DIR, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
-from realskin import IGNORE, composite, skin_labels, voc_boxes  # noqa: E402
+from eval_real import voc_boxes  # noqa: E402
+from realskin import IGNORE, composite, skin_labels  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
 RUNS_DIR = TRAINING_DIR / "runs"
@@ -63,7 +64,9 @@ def load_real(real_dir: Path, limit: int = 0) -> tuple[list[np.ndarray], list[np
     for f in files:
         rgb = load_rgb(f)
         photos.append(rgb)
-        labels.append(skin_labels(rgb, voc_boxes(real_dir / "annotations_voc" / (f.stem + ".xml"))))
+        xml = real_dir / "annotations_voc" / (f.stem + ".xml")
+        boxes = voc_boxes(xml, rgb.shape[1], rgb.shape[0]) if xml.exists() else []
+        labels.append(skin_labels(rgb, boxes))
     return photos, labels
 
 
@@ -157,12 +160,17 @@ class Augment:
         else:
             y0 = int(r.integers(0, h - src + 1))
             x0 = int(r.integers(0, w - src + 1))
-        im = img[:, y0 : y0 + src, x0 : x0 + src].float().unsqueeze(0) / 255.0
-        c = cls[y0 : y0 + src, x0 : x0 + src]
-        if src != s:
-            im = F.interpolate(im, size=(s, s), mode="bilinear", align_corners=False)
+        im = img[:, y0 : y0 + src, x0 : x0 + src].float() / 255.0
+        return self.to_tile(im, cls[y0 : y0 + src, x0 : x0 + src])
+
+    def to_tile(self, im: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A src x src crop (3xHxW float in [0, 1], HxW uint8 labels) brought to the tile size
+        (bilinear / nearest), then a random 90-degree rotation and horizontal flip."""
+        r = self.rng
+        s = self.size
+        if im.shape[-1] != s:
+            im = F.interpolate(im[None], size=(s, s), mode="bilinear", align_corners=False)[0]
             c = F.interpolate(c[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
-        im = im[0]
         k = int(r.integers(0, 4))
         if k:
             im = torch.rot90(im, k, (1, 2))
@@ -170,7 +178,7 @@ class Augment:
         if r.random() < 0.5:
             im = torch.flip(im, (2,))
             c = torch.flip(c, (1,))
-        return im, c
+        return im.contiguous(), c.contiguous()
 
     def geometric_real(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A real-photo crop at working scale with its weak skin labels, lines and scars drawn
@@ -188,20 +196,8 @@ class Augment:
         lab = self.real.label_crop(i, y0, x0, src)
         if r.random() < self.composite_frac:
             patch, lab = composite(r, patch, lab)
-        im = torch.from_numpy(patch).permute(2, 0, 1).float().unsqueeze(0) / 255.0
-        c = torch.from_numpy(np.ascontiguousarray(lab))
-        if src != s:
-            im = F.interpolate(im, size=(s, s), mode="bilinear", align_corners=False)
-            c = F.interpolate(c[None, None].float(), size=(s, s), mode="nearest")[0, 0].to(torch.uint8)
-        im = im[0]
-        k = int(r.integers(0, 4))
-        if k:
-            im = torch.rot90(im, k, (1, 2))
-            c = torch.rot90(c, k, (0, 1))
-        if r.random() < 0.5:
-            im = torch.flip(im, (2,))
-            c = torch.flip(c, (1,))
-        return im.contiguous(), c.contiguous()
+        im = torch.from_numpy(patch).permute(2, 0, 1).float() / 255.0
+        return self.to_tile(im, torch.from_numpy(np.ascontiguousarray(lab)))
 
     def photometric(self, x: torch.Tensor) -> torch.Tensor:
         r = self.rng
