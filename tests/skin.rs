@@ -3,7 +3,8 @@
 
 mod common;
 
-use assert_cmd::Command;
+use std::ffi::OsStr;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use skintrack::report::Report;
@@ -12,25 +13,15 @@ use skintrack::report::Report;
 const BACKDROP: [u8; 3] = [34, 38, 48];
 
 fn analyze(photo: &std::path::Path, out: &std::path::Path) -> Report {
-    let run = Command::cargo_bin("skintrack")
-        .unwrap()
-        .args([
-            "analyze",
-            photo.to_str().unwrap(),
-            "--px-per-mm",
-            "20",
-            "--json",
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&run.stdout).unwrap()
+    common::json_report(
+        [
+            OsStr::new("analyze"),
+            photo.as_os_str(),
+            "--px-per-mm".as_ref(),
+            "20".as_ref(),
+        ],
+        out,
+    )
 }
 
 #[test]

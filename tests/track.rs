@@ -3,7 +3,8 @@
 
 mod common;
 
-use assert_cmd::Command;
+use std::ffi::OsStr;
+
 use skintrack::report::Report;
 
 /// How far a measured scar area may be from the truth. The shipped model draws each scar with
@@ -25,27 +26,17 @@ fn track_measures_the_fixture_series_against_truth() {
     let dir = common::fixture_series();
     let truth = common::truth(&dir);
     let out = tempfile::tempdir().unwrap();
-    let run = Command::cargo_bin("skintrack")
-        .unwrap()
-        .args([
-            "track",
-            dir.to_str().unwrap(),
-            "--px-per-mm",
-            "20",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let printed = common::json_report(
+        [
+            OsStr::new("track"),
+            dir.as_os_str(),
+            "--px-per-mm".as_ref(),
+            "20".as_ref(),
+        ],
+        out.path(),
     );
 
     // --json prints the same report that report.json holds.
-    let printed: Report = serde_json::from_slice(&run.stdout).unwrap();
     let text = std::fs::read_to_string(out.path().join("report.json")).unwrap();
     let report: Report = serde_json::from_str(&text).unwrap();
     assert_eq!(
@@ -168,24 +159,10 @@ fn the_same_photo_twice_is_zero_change() {
     let truth = common::truth(&dir);
     let photo = dir.join(&truth.sessions[0].photo);
     let out = tempfile::tempdir().unwrap();
-    let run = Command::cargo_bin("skintrack")
-        .unwrap()
-        .args([
-            "compare",
-            photo.to_str().unwrap(),
-            photo.to_str().unwrap(),
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let report = common::json_report(
+        [OsStr::new("compare"), photo.as_os_str(), photo.as_os_str()],
+        out.path(),
     );
-    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
     for m in &report.metrics {
         assert!(
             m.values[1].delta.abs() < 1e-6,
@@ -220,20 +197,8 @@ fn a_series_file_sets_dates_scale_and_notes() {
     );
     std::fs::write(dir.path().join("series.csv"), csv).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let run = Command::cargo_bin("skintrack")
-        .unwrap()
-        .arg("track")
-        .arg(dir.path().join("series.csv"))
-        .args(["--json", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
+    let series = dir.path().join("series.csv");
+    let report = common::json_report([OsStr::new("track"), series.as_os_str()], out.path());
     assert_eq!(report.scale.px_per_mm, Some(20.0));
     assert_eq!(report.scale.source, "series_file");
     let s = &report.sessions;
@@ -273,20 +238,15 @@ fn a_calibration_target_gives_the_scale() {
     write_series(&generate(&opts), dir.path()).unwrap();
     let truth = common::truth(dir.path());
     let out = tempfile::tempdir().unwrap();
-    let run = Command::cargo_bin("skintrack")
-        .unwrap()
-        .arg("track")
-        .arg(dir.path())
-        .args(["--target-mm", "8", "--json", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let report = common::json_report(
+        [
+            OsStr::new("track"),
+            dir.path().as_os_str(),
+            "--target-mm".as_ref(),
+            "8".as_ref(),
+        ],
+        out.path(),
     );
-    let report: Report = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report.scale.source, "calibration_target");
     let ppm = report.scale.px_per_mm.unwrap();
     assert!((ppm - 12.0).abs() / 12.0 < 0.01, "px/mm {ppm}");

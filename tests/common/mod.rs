@@ -1,8 +1,12 @@
-//! Shared helpers of the integration tests: fixture paths and their truth.
+//! Shared helpers of the integration tests: fixture paths and their truth, and running the
+//! real binary for its report.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use assert_cmd::Command;
+use skintrack::report::Report;
 use skintrack::synth::Truth;
 
 pub fn root() -> PathBuf {
@@ -26,4 +30,26 @@ pub fn truth(dir: &Path) -> Truth {
 /// The photos of a truth record, in session order.
 pub fn photos(dir: &Path, truth: &Truth) -> Vec<PathBuf> {
     truth.sessions.iter().map(|s| dir.join(&s.photo)).collect()
+}
+
+/// Runs `skintrack ARGS --json --out OUT` (the real binary), asserts that it succeeded (its
+/// stderr as the message) and gives the report it printed.
+pub fn json_report<I, S>(args: I, out: &Path) -> Report
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let run = Command::cargo_bin("skintrack")
+        .unwrap()
+        .args(args)
+        .args(["--json", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
 }
