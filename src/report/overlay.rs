@@ -67,19 +67,12 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
                     let edge = offsets
                         .iter()
                         .any(|(dx, dy)| class_at(x + dx, y + dy) != class);
-                    let alpha = if edge { 1.0 } else { FILL_ALPHA };
-                    for (v, c) in px.iter_mut().zip(colour) {
-                        *v = (*v as f32 * (1.0 - alpha) + c as f32 * alpha).round() as u8;
-                    }
-                }
-                if classes
+                    blend(px, colour, if edge { 1.0 } else { FILL_ALPHA });
+                } else if classes
                     .get_pixel_checked(x as u32, y as u32)
                     .is_some_and(|p| p[0] == CLASS_NON_SKIN)
                 {
-                    for (v, c) in px.iter_mut().zip(NON_SKIN_COLOUR) {
-                        *v = (*v as f32 * (1.0 - NON_SKIN_ALPHA) + c as f32 * NON_SKIN_ALPHA)
-                            .round() as u8;
-                    }
+                    blend(px, NON_SKIN_COLOUR, NON_SKIN_ALPHA);
                 }
                 let inside = valid
                     .get_pixel_checked(x as u32, y as u32)
@@ -91,6 +84,13 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
             }
         });
     out
+}
+
+/// `pixel` ← (1 − alpha) · pixel + alpha · colour, rounded.
+fn blend(pixel: &mut [u8], colour: [u8; 3], alpha: f32) {
+    for (v, c) in pixel.iter_mut().zip(colour) {
+        *v = (*v as f32 * (1.0 - alpha) + c as f32 * alpha).round() as u8;
+    }
 }
 
 #[cfg(test)]
