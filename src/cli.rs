@@ -84,6 +84,11 @@ pub enum Command {
         /// Put a calibration target with a black disc of this diameter (mm) in the frame.
         #[arg(long, value_parser = parse_positive)]
         target_mm: Option<f64>,
+        /// The clinical variety: more scar kinds, stretch marks, branching lines and
+        /// look-alikes labelled skin (freckles, acne papules and red marks, hairs, shine),
+        /// with a look-alike map per photo (training data, model scores).
+        #[arg(long)]
+        clinical: bool,
     },
     /// Inspect the segmentation model.
     Model {

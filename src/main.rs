@@ -192,6 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             px_per_mm,
             unchanged,
             target_mm,
+            clinical,
         } => {
             if sessions == 0 {
                 bail!("--sessions must be at least 1");
@@ -204,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 px_per_mm,
                 unchanged,
                 target_mm,
+                clinical,
                 ..Default::default()
             };
             let series = synth::generate(&opts);

@@ -87,6 +87,8 @@ def items(index: dict, split: str) -> list[dict]:
             it = dict(it)
             it["image"] = str(DATA_DIR / it["image"])
             it["classes"] = str(DATA_DIR / it["classes"])
+            if it.get("look_alikes"):
+                it["look_alikes"] = str(DATA_DIR / it["look_alikes"])
             out.append(it)
     return out
 

@@ -6,7 +6,11 @@ where tiles overlap, argmax per pixel. Scores (pixel counts pooled over all imag
 - fine-line F1 with 2 px tolerance: precision = predicted line pixels within 2 px (Euclidean)
   of a true line pixel / predicted line pixels; recall = true line pixels within 2 px of a
   predicted line pixel / true line pixels; F1 = harmonic mean
-- the same split by skin-tone group (ITA: light > 41, medium 10..41, dark < 10 degrees)
+- the same split by skin-tone group (ITA: light > 41, medium 10..41, dark < 10 degrees) and by
+  generator variety (plain, clinical)
+- on clinical images, for each look-alike kind (pigment spots, acne papules and red marks, hairs,
+  shine: skin the model must not call a lesion): the share of its skin pixels predicted fine line
+  and predicted scar
 
 Usage: python training/evaluate.py [models/skinseg-v1.onnx]  (prints the scores as JSON)
 """
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,6 +32,14 @@ from common import (MODELS_DIR, OVERLAP, TILE, items, json_float, load_classes, 
                     load_rgb, normalise, pad_to_multiple, tiled_logits)
 
 TOL_PX = 2.0
+# Codes of skintrack's look-alike maps (src/synth/clinical.rs LOOK_*).
+LOOK_ALIKES = {1: "pigment", 2: "acne", 3: "hair", 4: "shine"}
+
+
+def load_codes(path: str | Path) -> np.ndarray:
+    """A look-alike map (uint8 HxW, codes as LOOK_ALIKES)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), np.uint8)
 
 
 def session(onnx_path: str | Path, threads: int = 2) -> ort.InferenceSession:
@@ -65,8 +78,10 @@ class Counts:
         self.images = 0
         self.non_skin = 0
         self.pixels = 0
+        # per look-alike code: skin pixels, of them predicted line, predicted scar
+        self.looks = np.zeros((5, 3), np.int64)
 
-    def add(self, pred: np.ndarray, truth: np.ndarray) -> None:
+    def add(self, pred: np.ndarray, truth: np.ndarray, looks: np.ndarray | None = None) -> None:
         # synthetic skin is skin everywhere: a non-skin prediction (class 3) is a miss, counted
         # as "neither line nor scar" like skintrack, which leaves such pixels unmeasured
         self.non_skin += int(np.count_nonzero(pred == 3))
@@ -86,6 +101,11 @@ class Counts:
         self.true_line += int(tl.sum())
         self.true_line_hit += int(np.count_nonzero(tl & (d_pred <= TOL_PX)))
         self.images += 1
+        if looks is not None:
+            for code in LOOK_ALIKES:
+                m = (looks == code) & (truth == 0)
+                self.looks[code] += [np.count_nonzero(m), np.count_nonzero(m & (pred == 1)),
+                                     np.count_nonzero(m & (pred == 2))]
 
     def scores(self) -> dict:
         iou = [self.inter[c] / self.union[c] if self.union[c] else float("nan") for c in range(3)]
@@ -104,6 +124,12 @@ class Counts:
             "background_iou": json_float(iou[0]),
             "non_skin_px_frac": json_float(self.non_skin / self.pixels if self.pixels else float("nan"), 5),
             "images": self.images,
+            "look_alikes": {
+                name: {"skin_px": int(self.looks[code, 0]),
+                       "as_line": json_float(self.looks[code, 1] / self.looks[code, 0], 4),
+                       "as_scar": json_float(self.looks[code, 2] / self.looks[code, 0], 4)}
+                for code, name in LOOK_ALIKES.items() if self.looks[code, 0]
+            },
         }
 
 
@@ -116,13 +142,17 @@ def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
         raise SystemExit(f"no '{split}' images in the index")
     total = Counts()
     groups = {g: Counts() for g in ("light", "medium", "dark")}
+    varieties = {v: Counts() for v in ("plain", "clinical")}
     for it in its:
         pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias)
         truth = load_classes(it["classes"])
-        total.add(pred, truth)
-        groups[it["tone"]].add(pred, truth)
+        looks = load_codes(it["look_alikes"]) if it.get("look_alikes") else None
+        total.add(pred, truth, looks)
+        groups[it["tone"]].add(pred, truth, looks)
+        varieties["clinical" if looks is not None else "plain"].add(pred, truth, looks)
     out = total.scores()
     out["by_skin_tone"] = {g: c.scores() for g, c in groups.items()}
+    out["by_variety"] = {v: c.scores() for v, c in varieties.items() if c.images}
     return out
 
 

@@ -13,6 +13,7 @@
 //! baseline-frame label maps, so they are exact.
 
 mod camera;
+pub mod clinical;
 mod noise;
 mod world;
 
@@ -61,6 +62,13 @@ pub struct SynthOptions {
     /// lighting and noise change).
     #[serde(default)]
     pub unchanged: bool,
+    /// The clinical variety (see the `clinical` module): branching lines, ice-pick, boxcar,
+    /// rolling and raised scars, stretch marks, and look-alikes labelled skin (freckles,
+    /// pigment spots, acne papules and red marks, hairs, shine). Off by default so that the
+    /// fixtures and the measurement tests keep their plain, well-understood skin; training
+    /// data and model scores use it.
+    #[serde(default)]
+    pub clinical: bool,
 }
 
 impl Default for SynthOptions {
@@ -77,6 +85,7 @@ impl Default for SynthOptions {
             lesion_margin: None,
             unchanged: false,
             target_mm: None,
+            clinical: false,
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct SynthSession {
     pub classes: ClassMap,
     /// This session's lesions rendered in the baseline frame.
     pub classes_in_baseline: ClassMap,
+    /// Clinical variety only: which look-alike each pixel of the photo shows (codes
+    /// `clinical::LOOK_*`), own frame.
+    pub look_alikes: Option<ClassMap>,
     /// Maps this session's pixels into the baseline frame; identity for session 0.
     pub later_to_baseline: Homography,
     /// Class-1 pixels of `classes_in_baseline`.
@@ -161,6 +173,9 @@ pub struct TruthSession {
     pub photo: String,
     pub classes: String,
     pub classes_baseline: String,
+    /// Clinical variety only: the look-alike map of the photo (gray values `LOOK_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look_alikes: Option<String>,
     /// Row-major 3×3, maps the session photo's pixels into the baseline frame.
     pub later_to_baseline: Homography,
     pub lighting: Lighting,
@@ -198,6 +213,10 @@ impl Truth {
                     photo: format!("{stem}.jpg"),
                     classes: format!("truth/{stem}_classes.png"),
                     classes_baseline: format!("truth/{stem}_classes_baseline.png"),
+                    look_alikes: s
+                        .look_alikes
+                        .as_ref()
+                        .map(|_| format!("truth/{stem}_look_alikes.png")),
                     later_to_baseline: s.later_to_baseline,
                     lighting: s.lighting.clone(),
                     line_area_px: s.line_area_px,
@@ -245,13 +264,16 @@ fn draw_world(opts: &SynthOptions) -> (World, [u8; 3], f64) {
     let base = draw_skin_tone(&mut rng);
     let skin_rgb = base.map(|c| (c * 255.0).round().clamp(0.0, 255.0) as u8);
     let lab = world::srgb_to_lab(skin_rgb);
+    let mut clinical_rng = opts
+        .clinical
+        .then(|| ChaCha8Rng::seed_from_u64(noise::mix64(opts.seed ^ 0xC11_41CA1)));
     let world = World::draw(
         &mut rng,
         base,
-        opts.width,
-        opts.height,
+        (opts.width, opts.height),
         opts.effective_px_per_mm(),
         opts.effective_lesion_margin(),
+        clinical_rng.as_mut(),
     );
     (world, skin_rgb, (lab[0] - 50.0).atan2(lab[2]).to_degrees())
 }
@@ -309,7 +331,7 @@ pub fn generate(opts: &SynthOptions) -> SynthSeries {
                 les,
                 noise_seed,
             } = plan_session(opts, &world, &must_see, k);
-            let (image, classes) = render(
+            let (image, classes, look_alikes) = render(
                 &world,
                 &les,
                 target.as_ref(),
@@ -339,6 +361,7 @@ pub fn generate(opts: &SynthOptions) -> SynthSeries {
                     + chrono::Duration::days(opts.interval_days.saturating_mul(k as i64)),
                 image,
                 classes,
+                look_alikes,
                 line_area_px: count(CLASS_LINE),
                 scar_area_px: count(CLASS_SCAR),
                 classes_in_baseline,
@@ -358,9 +381,9 @@ pub fn generate(opts: &SynthOptions) -> SynthSeries {
     }
 }
 
-/// Renders a session photo and its labels: pixel (u, v) shows the world at
-/// `view(u, v)`, colour averaged over 2×2 sub-samples where lesions are near, label at the
-/// centre; then the camera's lighting and noise.
+/// Renders a session photo, its labels and (clinical variety) its look-alike map: pixel
+/// (u, v) shows the world at `view(u, v)`, colour averaged over 2×2 sub-samples where lesions
+/// are near, label at the centre; then the camera's lighting and noise.
 fn render(
     world: &World,
     les: &Lesions,
@@ -369,10 +392,11 @@ fn render(
     light: &Lighting,
     (w, h): (u32, u32),
     noise_seed: u64,
-) -> (Rgb, ClassMap) {
+) -> (Rgb, ClassMap, Option<ClassMap>) {
     let (mut img, mut lab) = (Rgb::new(w, h), ClassMap::new(w, h));
+    let mut looks = world.look_alikes.as_ref().map(|_| ClassMap::new(w, h));
     if w == 0 || h == 0 {
-        return (img, lab);
+        return (img, lab, looks);
     }
     let (cx, cy) = (0.5 * (w as f64 - 1.0), 0.5 * (h as f64 - 1.0));
     let half_diag = 0.5 * (w as f64).hypot(h as f64);
@@ -419,6 +443,19 @@ fn render(
                 };
             }
         });
+    if let (Some(codes_map), Some(l)) = (looks.as_mut(), world.look_alikes.as_ref()) {
+        codes_map
+            .par_chunks_mut(wu)
+            .enumerate()
+            .for_each(|(v, codes)| {
+                for (u, code) in codes.iter_mut().enumerate() {
+                    if let Some([x, y]) = map(u as f64, v as f64) {
+                        let on_target = target.is_some_and(|t| t.near([x, y]));
+                        *code = if on_target { 0 } else { l.code(x, y) };
+                    }
+                }
+            });
+    }
     blur(&mut colour, wu, light.blur_sigma_px);
     img.par_chunks_mut(row_len)
         .zip(colour.par_chunks(row_len))
@@ -431,7 +468,7 @@ fn render(
                 *o = (c as f64 * 255.0 + n).round().clamp(0.0, 255.0) as u8;
             }
         });
-    (img, lab)
+    (img, lab, looks)
 }
 
 /// A calibration target in the baseline frame: black disc on a white square label.
@@ -599,10 +636,14 @@ pub fn write_series(series: &SynthSeries, dir: &Path) -> Result<()> {
                 reason: e.to_string(),
             })?;
         write_atomic(&photo, &jpeg)?;
+        let looks = s.look_alikes.as_ref().zip(t.look_alikes.as_ref());
         for (img, name) in [
             (&s.classes, &t.classes),
             (&s.classes_in_baseline, &t.classes_baseline),
-        ] {
+        ]
+        .into_iter()
+        .chain(looks)
+        {
             let path = dir.join(name);
             write_atomic(&path, &encode_png(img, &path)?)?;
         }

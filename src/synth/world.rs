@@ -5,10 +5,11 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::clinical::{self, LookAlikes};
 use super::noise::{self, fbm, hash2, smoothstep, unit16};
 
 /// At most this many scars, so a pixel can list the nearby ones on the stack.
-const MAX_SCARS: usize = 24;
+pub(super) const MAX_SCARS: usize = 40;
 /// The core of a line's darkening falls from full at `INNER` half-widths to nothing at
 /// `OUTER` half-widths, so the label edge (one half-width) is where it is half.
 const LINE_INNER: f64 = 0.3;
@@ -36,7 +37,7 @@ pub(super) struct Skin {
     grad: [f64; 2],
     centre: [f64; 2],
     /// Unit direction the light comes from (in the image plane).
-    light: [f64; 2],
+    pub(super) light: [f64; 2],
 }
 
 /// The parts of the skin at one point that lesions modify differently.
@@ -58,19 +59,34 @@ pub(super) struct Line {
     pub contrast: Vec<f64>,
 }
 
-/// An atrophic scar: a star-shaped blob (radius varies smoothly with the angle).
+/// A scar: a star-shaped blob (radius varies smoothly with the angle), stretched along
+/// `axis` by `elong` (stretch marks), depressed (atrophic) or raised (hypertrophic).
 pub(super) struct Scar {
     pub centre: [f64; 2],
+    /// Radius across the long axis at scale 1.
     pub radius: f64,
     /// (amplitude, frequency, phase) of the radius harmonics.
-    harmonics: Vec<(f64, f64, f64)>,
-    /// Largest radius at scale 1.
+    pub(super) harmonics: Vec<(f64, f64, f64)>,
+    /// Largest radius at scale 1, across the long axis.
     pub r_max: f64,
-    tone: f64,
-    pink: f64,
-    shade: f64,
-    seed: u64,
-    mottle_scale: f64,
+    /// Unit direction of the long axis and the stretch along it (1: round).
+    pub(super) axis: [f64; 2],
+    pub(super) elong: f64,
+    /// Relative brightness of the floor (negative: darker).
+    pub(super) tone: f64,
+    /// Extra darkening (negative) or lightening at the centre, fading to the rim: the
+    /// depth of an ice-pick pit.
+    pub(super) core: f64,
+    pub(super) pink: f64,
+    /// Strength of the wall shading; negative for a raised scar (its wall towards the light
+    /// is lit instead of shadowed).
+    pub(super) shade: f64,
+    /// Where the walls start, as a share of the radius: sharp walls (boxcar) start late.
+    pub(super) wall_from: f64,
+    /// Width of the soft edge in pixels (each side of the boundary).
+    pub(super) blend: f64,
+    pub(super) seed: u64,
+    pub(super) mottle_scale: f64,
 }
 
 /// How one session shows the lesions (the treatment effect): per-line width and contrast
@@ -83,7 +99,7 @@ pub(super) struct Lesions {
 }
 
 /// Uniform grid of line segments for fast "which segments are near this point" queries.
-struct SegGrid {
+pub(super) struct SegGrid {
     cell: f64,
     origin: [f64; 2],
     nx: usize,
@@ -96,8 +112,9 @@ pub(super) struct World {
     pub skin: Skin,
     pub lines: Vec<Line>,
     pub scars: Vec<Scar>,
-    scar_blend: f64,
     grid: SegGrid,
+    /// Look-alikes labelled skin (clinical variety only).
+    pub look_alikes: Option<LookAlikes>,
 }
 
 /// CIELAB (D65) to sRGB in 0..1 (clamped).
@@ -257,10 +274,17 @@ impl Skin {
 }
 
 impl Scar {
-    /// Distance from the centre, the boundary radius in that direction and the angle.
+    /// Distance from the centre (along the long axis divided by the stretch), the boundary
+    /// radius in that direction and the direction's angle in the image.
     #[inline]
     fn polar(&self, scale: f64, x: f64, y: f64) -> (f64, f64, f64) {
-        let (dx, dy) = (x - self.centre[0], y - self.centre[1]);
+        let (mut dx, mut dy) = (x - self.centre[0], y - self.centre[1]);
+        if self.elong != 1.0 {
+            let [ax, ay] = self.axis;
+            let along = (dx * ax + dy * ay) / self.elong;
+            let across = -dx * ay + dy * ax;
+            (dx, dy) = (along * ax - across * ay, along * ay + across * ax);
+        }
         let theta = dy.atan2(dx);
         let wobble: f64 = self
             .harmonics
@@ -270,10 +294,16 @@ impl Scar {
         (dx.hypot(dy), self.radius * scale * (1.0 + wobble), theta)
     }
 
+    /// Radius of a circle around the centre that holds the whole scar at `scale`.
+    #[inline]
+    pub(super) fn bound(&self, scale: f64) -> f64 {
+        self.r_max * self.elong * scale
+    }
+
     /// Whether (x, y) is inside the scar at `scale` (the label).
     pub(super) fn contains(&self, scale: f64, x: f64, y: f64) -> bool {
         let (dx, dy) = (x - self.centre[0], y - self.centre[1]);
-        if dx * dx + dy * dy > (self.r_max * scale).powi(2) {
+        if dx * dx + dy * dy > self.bound(scale).powi(2) {
             return false;
         }
         let (d, r, _) = self.polar(scale, x, y);
@@ -282,7 +312,7 @@ impl Scar {
 }
 
 impl SegGrid {
-    fn build(lines: &[Line], bounds: [f64; 4], margin: f64, cell: f64) -> SegGrid {
+    pub(super) fn build(lines: &[Line], bounds: [f64; 4], margin: f64, cell: f64) -> SegGrid {
         let origin = [bounds[0] - margin, bounds[1] - margin];
         let nx = (((bounds[2] - bounds[0] + 2.0 * margin) / cell).ceil() as usize).max(1);
         let ny = (((bounds[3] - bounds[1] + 2.0 * margin) / cell).ceil() as usize).max(1);
@@ -311,7 +341,7 @@ impl SegGrid {
         }
     }
 
-    fn query(&self, x: f64, y: f64) -> &[(u32, u32)] {
+    pub(super) fn query(&self, x: f64, y: f64) -> &[(u32, u32)] {
         let (fx, fy) = (
             (x - self.origin[0]) / self.cell,
             (y - self.origin[1]) / self.cell,
@@ -329,7 +359,7 @@ impl SegGrid {
 
 /// Distance from p to segment ab and the position along it (0..1).
 #[inline]
-fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
+pub(super) fn seg_dist(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
     let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
     let len2 = ex * ex + ey * ey;
     let t = if len2 > 0.0 {
@@ -358,13 +388,16 @@ fn lesion_count(
 impl World {
     /// Draws a world for a `width`×`height` baseline frame at `ppm` pixels per mm, with
     /// lesions only inside the frame less `margin` (a share of each side).
+    /// With `clinical` (a random source of its own, so the plain world stays the same), the
+    /// world also gets the clinical variety: branching lines, more scar kinds, stretch marks
+    /// and look-alikes.
     pub(super) fn draw(
         rng: &mut ChaCha8Rng,
         base: [f64; 3],
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         ppm: f64,
         margin: f64,
+        clinical: Option<&mut ChaCha8Rng>,
     ) -> World {
         let (w, h) = (width as f64, height as f64);
         let lesion_box = [
@@ -397,6 +430,14 @@ impl World {
                 }
             }
         }
+        let mut look_alikes = None;
+        if let Some(crng) = clinical {
+            if bw >= 8.0 && bh >= 8.0 {
+                clinical::add_branches(crng, &mut lines, lesion_box, ppm);
+                clinical::add_scars(crng, &mut scars, lesion_box, ppm, density);
+            }
+            look_alikes = Some(LookAlikes::draw(crng, ppm, [w, h]));
+        }
         let max_hw = lines
             .iter()
             .flat_map(|l| l.hw.iter().copied())
@@ -408,8 +449,8 @@ impl World {
             skin,
             lines,
             scars,
-            scar_blend,
             grid,
+            look_alikes,
         }
     }
 
@@ -438,12 +479,21 @@ impl World {
     /// The colour (sRGB 0..1, before camera effects) of a pixel centred at `centre`, averaged
     /// over the sub-sample points `subs` where lesions are near.
     pub(super) fn colour(&self, les: &Lesions, centre: [f64; 2], subs: &[[f64; 2]]) -> [f64; 3] {
+        let c = self.lesion_colour(les, centre, subs);
+        match &self.look_alikes {
+            Some(l) => l.over(c, &self.skin, centre),
+            None => c,
+        }
+    }
+
+    /// The colour of skin, lines and scars only.
+    fn lesion_colour(&self, les: &Lesions, centre: [f64; 2], subs: &[[f64; 2]]) -> [f64; 3] {
         let skin = self.skin.sample(centre[0], centre[1]);
         let segs = self.grid.query(centre[0], centre[1]);
         let mut near = [0usize; MAX_SCARS];
         let mut n_near = 0;
         for (i, s) in self.scars.iter().enumerate() {
-            let reach = s.r_max * les.scar_scale[i] + self.scar_blend + 2.0;
+            let reach = s.bound(les.scar_scale[i]) + s.blend + 2.0;
             if (centre[0] - s.centre[0]).powi(2) + (centre[1] - s.centre[1]).powi(2) < reach * reach
             {
                 near[n_near] = i;
@@ -466,19 +516,21 @@ impl World {
             for &i in &near[..n_near] {
                 let s = &self.scars[i];
                 let (d, r, theta) = s.polar(les.scar_scale[i], p[0], p[1]);
-                let mi = smoothstep(-self.scar_blend, self.scar_blend, r - d);
+                let mi = smoothstep(-s.blend, s.blend, r - d);
                 if mi > m {
                     m = mi;
                     let k = les.scar_strength[i] * mi;
                     let rho = (d / r.max(1e-9)).min(1.0);
                     // A pit lit from one side: the wall towards the light is in shadow, the far
-                    // wall lit; the walls are steepest near the rim.
+                    // wall lit; the walls are steepest near the rim. A raised scar (negative
+                    // shade) the other way round.
                     let towards =
                         theta.cos() * self.skin.light[0] + theta.sin() * self.skin.light[1];
-                    let shade = 1.0 - s.shade * k * smoothstep(0.3, 1.0, rho) * towards;
+                    let shade = 1.0 - s.shade * k * smoothstep(s.wall_from, 1.0, rho) * towards;
                     let mottle =
                         1.0 + 0.35 * fbm(s.seed, p[0] / s.mottle_scale, p[1] / s.mottle_scale, 2);
-                    let tone = 1.0 + s.tone * k * mottle;
+                    let depth = s.core * (1.0 - rho).powi(2);
+                    let tone = 1.0 + (s.tone * mottle + depth) * k;
                     scar = [
                         tone * shade * (1.0 + s.pink * k),
                         tone * shade * (1.0 - 0.5 * s.pink * k),
@@ -546,7 +598,7 @@ impl World {
             .flat_map(|l| l.pts.iter().copied())
             .collect();
         for s in &self.scars {
-            let r = s.r_max + self.scar_blend;
+            let r = s.bound(1.0) + s.blend;
             for (dx, dy) in [(-r, -r), (r, -r), (-r, r), (r, r)] {
                 pts.push([s.centre[0] + dx, s.centre[1] + dy]);
             }
@@ -714,7 +766,7 @@ fn draw_scar(
         let shade = rng.random_range(0.06..0.18);
         let apart = others.iter().all(|o| {
             (o.centre[0] - centre[0]).hypot(o.centre[1] - centre[1])
-                > o.r_max + r_max + 2.0 * blend + 2.0
+                > o.bound(1.0) + o.blend + r_max + blend + 2.0
         });
         if apart {
             return Some(Scar {
@@ -722,9 +774,14 @@ fn draw_scar(
                 radius,
                 harmonics,
                 r_max,
+                axis: [1.0, 0.0],
+                elong: 1.0,
                 tone,
+                core: 0.0,
                 pink,
                 shade,
+                wall_from: 0.3,
+                blend,
                 seed,
                 mottle_scale,
             });

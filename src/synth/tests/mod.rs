@@ -452,3 +452,5 @@ fn blur_keeps_flat_areas_and_total_energy() {
     assert!((green - 1.0).abs() < 1e-5 && dot[(3 * w + 4) * 3 + 1] < 0.5);
     assert!(dot.iter().step_by(3).all(|&v| v == 0.0));
 }
+
+mod clinical_variety;
