@@ -178,6 +178,12 @@ def main() -> None:
             "train_seeds": index["train_seeds"],
             "held_out": f"seeds {index['heldout_seeds']}",
             "image_size": index["size"],
+            "clinical_share": index.get("clinical_share", 0.0),
+            "synthetic_variety": "plain: skin, fine lines, round atrophic scars; clinical "
+                                 "(skintrack synth --clinical): also forked lines, ice-pick, "
+                                 "boxcar, rolling and raised scars, stretch marks, and "
+                                 "look-alikes labelled background (freckles, pigment spots, "
+                                 "acne papules and red marks, hairs, shine)",
             "seed": meta["seed"],
             "epochs": meta["epochs"],
             "steps": meta["steps"],
