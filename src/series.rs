@@ -341,6 +341,23 @@ pub fn segment_session(
     })
 }
 
+/// Whether a photo's valid pixels carry no colour: nearly all (98 %) have their three
+/// channels within 10 levels of each other (JPEG leaves a little chroma noise in grey photos).
+fn is_black_and_white(image: &Rgb, valid: &Mask) -> bool {
+    let (mut grey, mut total) = (0u64, 0u64);
+    for (p, v) in image.pixels().zip(valid.pixels()) {
+        if v.0[0] != MASK_ON {
+            continue;
+        }
+        let [r, g, b] = p.0;
+        total += 1;
+        if r.max(g).max(b) - r.min(g).min(b) <= 10 {
+            grey += 1;
+        }
+    }
+    total > 0 && grey * 100 >= total * 98
+}
+
 /// The series-wide part of [`measure_sessions`]: from each session's alignment (`None` for
 /// the baseline, `photos[0]`), class map in the baseline frame and calibration target, warps
 /// the photos, finds the common region, matches lighting, measures and builds the report.
@@ -431,11 +448,31 @@ pub fn measure_prepared(
     let non_skin_px = exclude_non_skin(&mut region, &classes);
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
+        // The skin class leans on colour, so a black-and-white photo is all "not skin": say so.
+        let grey: Vec<&str> = warped
+            .iter()
+            .zip(&photos)
+            .filter(|((image, valid), _)| is_black_and_white(image, valid))
+            .map(|(_, p)| p.name.as_str())
+            .collect();
+        let hint = if grey.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} black and white; skin is told from hair and background by its colour: \
+                 use colour photos)",
+                if grey.len() == 1 {
+                    format!("{} is", grey[0])
+                } else {
+                    format!("{} are", grey.join(", "))
+                }
+            )
+        };
         return Err(Error::Input {
             path: baseline_path.clone(),
             reason: format!(
                 "no skin to measure: all {non_skin_px} px the sessions have in common are \
-                 segmented as not skin"
+                 segmented as not skin{hint}"
             ),
         });
     }
@@ -737,6 +774,28 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn black_and_white_means_no_colour_in_the_valid_pixels() {
+        let valid = Mask::from_pixel(10, 10, image::Luma([MASK_ON]));
+        let mut grey = Rgb::from_fn(10, 10, |x, y| {
+            let v = (x * 20 + y) as u8;
+            image::Rgb([v, v.saturating_add(3), v.saturating_sub(4)])
+        });
+        assert!(is_black_and_white(&grey, &valid));
+        // One skin-coloured pixel in a hundred is JPEG noise; three are a colour photo.
+        for x in 0..3 {
+            grey.put_pixel(x, 0, image::Rgb([200, 150, 120]));
+        }
+        assert!(!is_black_and_white(&grey, &valid));
+        // Colour outside the valid pixels does not count; no valid pixel is no verdict.
+        let mut only_rest = valid.clone();
+        for x in 0..3 {
+            only_rest.put_pixel(x, 0, image::Luma([0]));
+        }
+        assert!(is_black_and_white(&grey, &only_rest));
+        assert!(!is_black_and_white(&grey, &Mask::new(10, 10)));
+    }
 
     #[test]
     fn non_skin_in_any_session_leaves_the_region_once_with_a_margin() {

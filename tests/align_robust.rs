@@ -6,7 +6,9 @@
 //! Pairs are cut from one larger source image: the baseline is its centre, the later photo a
 //! view of it through a known homography, so both are fully textured and the truth is exact.
 
-use std::path::PathBuf;
+mod common;
+
+use common::realdata;
 
 use image::codecs::jpeg::JpegEncoder;
 use rand::{Rng, SeedableRng};
@@ -406,20 +408,6 @@ fn unrelated_synthetic_skin_is_never_accepted() {
         accepted.is_empty(),
         "accepted unrelated pairs: {accepted:?}"
     );
-}
-
-/// Real photos for evaluation (never copied into the repository). `SKINTRACK_REALDATA`
-/// overrides the default `../shared/realdata` beside the crate.
-fn realdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("SKINTRACK_REALDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: no real photos at {}", dir.display());
-        None
-    }
 }
 
 /// `n` photos of `dir`, every `step`-th in name order (far apart in the list, so that

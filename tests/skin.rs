@@ -85,3 +85,31 @@ fn a_backdrop_beside_the_skin_is_left_out_and_drawn() {
     );
     assert!(r < 80 && g < 100, "backdrop drawn as {:?}", [r, g, b]);
 }
+
+/// A black-and-white face has no skin colour, so the model calls it all not skin: the refusal
+/// says the photo is black and white, not just that no skin was found.
+#[test]
+fn a_black_and_white_face_is_refused_with_the_reason() {
+    let Some(real) = common::realdata() else {
+        return;
+    };
+    let photo = real
+        .join("javad71_facial_wrinkle_boxes/images")
+        .join("16_jpg.rf.06858582f8318192647d6fc028247fd5.jpg");
+    let out = tempfile::tempdir().unwrap();
+    let assert = assert_cmd::Command::cargo_bin("skintrack")
+        .unwrap()
+        .arg("analyze")
+        .arg(&photo)
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("no skin to measure")
+            && stderr.contains("16_jpg.rf.06858582f8318192647d6fc028247fd5.jpg is black and white"),
+        "{stderr}"
+    );
+}

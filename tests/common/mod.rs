@@ -53,3 +53,17 @@ where
     );
     serde_json::from_slice(&run.stdout).unwrap()
 }
+
+/// Real photos for evaluation (never copied into the repository). `SKINTRACK_REALDATA`
+/// overrides the default `../shared/realdata` beside the crate; absent, the caller skips.
+pub fn realdata() -> Option<PathBuf> {
+    let dir = std::env::var_os("SKINTRACK_REALDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/realdata"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: no real photos at {}", dir.display());
+        None
+    }
+}
