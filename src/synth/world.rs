@@ -275,7 +275,8 @@ impl Skin {
 
 impl Scar {
     /// Distance from the centre (along the long axis divided by the stretch), the boundary
-    /// radius in that direction and the direction's angle in the image.
+    /// radius in that direction and the direction's angle, all in the frame compressed along
+    /// the long axis (for round scars: the image's).
     #[inline]
     fn polar(&self, scale: f64, x: f64, y: f64) -> (f64, f64, f64) {
         let (mut dx, mut dy) = (x - self.centre[0], y - self.centre[1]);
