@@ -480,38 +480,35 @@ impl LookAlikes {
         cover
     }
 
-    /// `c` (a pixel's colour of skin and lesions at `centre`) with the look-alikes over it.
-    pub(super) fn over(&self, c: [f64; 3], skin: &Skin, centre: [f64; 2]) -> [f64; 3] {
+    /// `c` (a pixel's colour of skin and lesions at `centre`) with the look-alikes over it,
+    /// and which look-alike (if any) the pixel shows: hair over acne over pigment over shine.
+    /// Each look-alike is evaluated once for both.
+    pub(super) fn over(&self, c: [f64; 3], skin: &Skin, centre: [f64; 2]) -> ([f64; 3], u8) {
         let [x, y] = centre;
+        let spot = |f: &Option<SpotField>| f.as_ref().map_or((0.0, [0.0, 0.0]), |f| f.at(x, y));
         let mut out = c;
-        if let Some(f) = &self.pigment {
-            let (w, _) = f.at(x, y);
-            // Melanin: darker, browner (blue absorbed most).
-            out = [
-                out[0] * (1.0 - 0.16 * w),
-                out[1] * (1.0 - 0.24 * w),
-                out[2] * (1.0 - 0.34 * w),
-            ];
-        }
-        if let Some(f) = &self.red_marks {
-            let (w, _) = f.at(x, y);
-            out = [
-                out[0] * (1.0 + 0.02 * w),
-                out[1] * (1.0 - 0.2 * w),
-                out[2] * (1.0 - 0.12 * w),
-            ];
-        }
-        if let Some(f) = &self.papules {
-            let (w, off) = f.at(x, y);
-            // A red dome lit from one side: the side towards the light is brighter.
-            let towards = off[0] * skin.light[0] + off[1] * skin.light[1];
-            let lit = 1.0 + 0.15 * w * towards;
-            out = [
-                out[0] * (1.0 + 0.03 * w) * lit,
-                out[1] * (1.0 - 0.25 * w) * lit,
-                out[2] * (1.0 - 0.15 * w) * lit,
-            ];
-        }
+        let (pigment, _) = spot(&self.pigment);
+        // Melanin: darker, browner (blue absorbed most).
+        out = [
+            out[0] * (1.0 - 0.16 * pigment),
+            out[1] * (1.0 - 0.24 * pigment),
+            out[2] * (1.0 - 0.34 * pigment),
+        ];
+        let (red_mark, _) = spot(&self.red_marks);
+        out = [
+            out[0] * (1.0 + 0.02 * red_mark),
+            out[1] * (1.0 - 0.2 * red_mark),
+            out[2] * (1.0 - 0.12 * red_mark),
+        ];
+        let (papule, off) = spot(&self.papules);
+        // A red dome lit from one side: the side towards the light is brighter.
+        let towards = off[0] * skin.light[0] + off[1] * skin.light[1];
+        let lit = 1.0 + 0.15 * papule * towards;
+        out = [
+            out[0] * (1.0 + 0.03 * papule) * lit,
+            out[1] * (1.0 - 0.25 * papule) * lit,
+            out[2] * (1.0 - 0.15 * papule) * lit,
+        ];
         if let Some(v) = &self.vellus {
             let k = v.at(x, y);
             out = out.map(|o| {
@@ -532,25 +529,18 @@ impl LookAlikes {
                 *o = *o * (1.0 - hair) + h * hair;
             }
         }
-        out
-    }
-
-    /// Which look-alike (if any) the skin at (x, y) shows: hair over acne over pigment over
-    /// shine.
-    pub(super) fn code(&self, x: f64, y: f64) -> u8 {
-        if self.hair_at(x, y) > 0.3 {
-            return LOOK_HAIR;
-        }
-        let spot = |f: &Option<SpotField>| f.as_ref().is_some_and(|f| f.at(x, y).0 > SPOT_SHOWN);
-        if spot(&self.papules) || spot(&self.red_marks) {
+        let code = if hair > 0.3 {
+            LOOK_HAIR
+        } else if papule > SPOT_SHOWN || red_mark > SPOT_SHOWN {
             LOOK_ACNE
-        } else if spot(&self.pigment) {
+        } else if pigment > SPOT_SHOWN {
             LOOK_PIGMENT
-        } else if self.shine_at(x, y) > 0.1 {
+        } else if shine > 0.1 {
             LOOK_SHINE
         } else {
             LOOK_NONE
-        }
+        };
+        (out, code)
     }
 }
 

@@ -393,10 +393,10 @@ fn render(
     (w, h): (u32, u32),
     noise_seed: u64,
 ) -> (Rgb, ClassMap, Option<ClassMap>) {
-    let (mut img, mut lab) = (Rgb::new(w, h), ClassMap::new(w, h));
-    let mut looks = world.look_alikes.as_ref().map(|_| ClassMap::new(w, h));
+    let (mut img, mut lab, mut looks) = (Rgb::new(w, h), ClassMap::new(w, h), ClassMap::new(w, h));
+    let clinical = world.look_alikes.is_some();
     if w == 0 || h == 0 {
-        return (img, lab, looks);
+        return (img, lab, clinical.then_some(looks));
     }
     let (cx, cy) = (0.5 * (w as f64 - 1.0), 0.5 * (h as f64 - 1.0));
     let half_diag = 0.5 * (w as f64).hypot(h as f64);
@@ -414,17 +414,24 @@ fn render(
     colour
         .par_chunks_mut(row_len)
         .zip(lab.par_chunks_mut(wu))
+        .zip(looks.par_chunks_mut(wu))
         .enumerate()
-        .for_each(|(v, (row, labels))| {
+        .for_each(|(v, ((row, labels), codes))| {
             let vf = v as f64;
             for u in 0..wu {
                 let uf = u as f64;
                 let Some(centre) = map(uf, vf) else { continue };
                 let subs = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
                     .map(|(du, dv)| map(uf + du, vf + dv).unwrap_or(centre));
-                let mut c = match target {
-                    Some(t) if t.near(centre) => t.colour(centre, &subs),
-                    _ => world.colour(les, centre, &subs),
+                let on_target = target.filter(|t| t.near(centre));
+                let mut c = match on_target {
+                    Some(t) => t.colour(centre, &subs),
+                    None => {
+                        let (c, code) = world.colour(les, centre, &subs);
+                        codes[u] = code;
+                        labels[u] = world.label(les, centre[0], centre[1]);
+                        c
+                    }
                 };
                 if !unit_gain {
                     for k in 0..3 {
@@ -436,26 +443,8 @@ fn render(
                 for k in 0..3 {
                     row[3 * u + k] = (c[k] + shade) as f32;
                 }
-                labels[u] = if target.is_some_and(|t| t.near(centre)) {
-                    0
-                } else {
-                    world.label(les, centre[0], centre[1])
-                };
             }
         });
-    if let (Some(codes_map), Some(l)) = (looks.as_mut(), world.look_alikes.as_ref()) {
-        codes_map
-            .par_chunks_mut(wu)
-            .enumerate()
-            .for_each(|(v, codes)| {
-                for (u, code) in codes.iter_mut().enumerate() {
-                    if let Some([x, y]) = map(u as f64, v as f64) {
-                        let on_target = target.is_some_and(|t| t.near([x, y]));
-                        *code = if on_target { 0 } else { l.code(x, y) };
-                    }
-                }
-            });
-    }
     blur(&mut colour, wu, light.blur_sigma_px);
     img.par_chunks_mut(row_len)
         .zip(colour.par_chunks(row_len))
@@ -468,7 +457,7 @@ fn render(
                 *o = (c as f64 * 255.0 + n).round().clamp(0.0, 255.0) as u8;
             }
         });
-    (img, lab, looks)
+    (img, lab, clinical.then_some(looks))
 }
 
 /// A calibration target in the baseline frame: black disc on a white square label.

@@ -478,12 +478,18 @@ impl World {
     }
 
     /// The colour (sRGB 0..1, before camera effects) of a pixel centred at `centre`, averaged
-    /// over the sub-sample points `subs` where lesions are near.
-    pub(super) fn colour(&self, les: &Lesions, centre: [f64; 2], subs: &[[f64; 2]]) -> [f64; 3] {
+    /// over the sub-sample points `subs` where lesions are near, and the look-alike it shows
+    /// (`clinical::LOOK_*`; none without the clinical variety).
+    pub(super) fn colour(
+        &self,
+        les: &Lesions,
+        centre: [f64; 2],
+        subs: &[[f64; 2]],
+    ) -> ([f64; 3], u8) {
         let c = self.lesion_colour(les, centre, subs);
         match &self.look_alikes {
             Some(l) => l.over(c, &self.skin, centre),
-            None => c,
+            None => (c, clinical::LOOK_NONE),
         }
     }
 
