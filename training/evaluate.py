@@ -107,6 +107,11 @@ class Counts:
                 self.looks[code] += [np.count_nonzero(m), np.count_nonzero(m & (pred == 1)),
                                      np.count_nonzero(m & (pred == 2))]
 
+    def merge(self, other: "Counts") -> None:
+        """Adds another tally's counts: an image is scored once and merged into each group."""
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
     def scores(self) -> dict:
         iou = [self.inter[c] / self.union[c] if self.union[c] else float("nan") for c in range(3)]
         p = self.pred_line_hit / self.pred_line if self.pred_line else float("nan")
@@ -147,9 +152,10 @@ def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
         pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias)
         truth = load_classes(it["classes"])
         looks = load_codes(it["look_alikes"]) if it.get("look_alikes") else None
-        total.add(pred, truth, looks)
-        groups[it["tone"]].add(pred, truth, looks)
-        varieties["clinical" if looks is not None else "plain"].add(pred, truth, looks)
+        one = Counts()
+        one.add(pred, truth, looks)
+        for group in (total, groups[it["tone"]], varieties["plain" if looks is None else "clinical"]):
+            group.merge(one)
     out = total.scores()
     out["by_skin_tone"] = {g: c.scores() for g, c in groups.items()}
     out["by_variety"] = {v: c.scores() for v, c in varieties.items() if c.images}
