@@ -679,12 +679,44 @@ fn build_plan(
         ))
     })?;
     check_output_fact(typed.output_fact(0)?, manifest, tile)?;
-    // Optimise with tract's defaults. Direct-spatial convolution (on by default) measured
-    // ~20% faster than im2col + matmul on skinseg-v1 (bench/segment/RESULTS.md); the
-    // `TRACT_DISABLE_DIRECT_SPATIAL` knob only helped the older full-resolution U-Net.
+    let mut typed = typed.into_decluttered()?;
+    lower_wide_convs_through_matmul(&mut typed)?;
     let optimized = typed.into_optimized()?;
     // A runnable plan, shared read-only by all workers.
     optimized.into_runnable()
+}
+
+/// Convolutions with more inputs per output point than this go through im2col and a matrix
+/// product rather than tract's direct-spatial kernel.
+///
+/// tract makes every f32 3×3 convolution with up to 576 inputs per output point direct-spatial.
+/// On skinseg-v1 (AVX-512, one 256² tile, one thread) direct-spatial wins with 3 and 8 input
+/// channels (27 and 72 inputs: 0.56 against 0.92 ms, 0.85 against 2.41, 2.02 against 4.16)
+/// and loses with 16 (144 inputs: 3.2 against 2.1 ms, twice); bench/segment/RESULTS.md.
+const DIRECT_SPATIAL_MAX_INPUTS: usize = 72;
+
+/// Gives each convolution wider than [`DIRECT_SPATIAL_MAX_INPUTS`] its im2col + matrix-product
+/// form now, with direct-spatial switched off for that one node, so that the optimiser leaves
+/// it so and keeps direct-spatial for the narrow ones.
+fn lower_wide_convs_through_matmul(model: &mut TypedModel) -> TractResult<()> {
+    use tract_onnx::tract_core::internal::TypedOp;
+    use tract_onnx::tract_core::knobs::KnobScope;
+    use tract_onnx::tract_core::ops::cnn::Conv;
+    let im2col_only = KnobScope::new([("TRACT_DISABLE_DIRECT_SPATIAL", "true")])?;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let inputs = conv.input_channels() * conv.pool_spec.kernel_shape.iter().product::<usize>();
+        if inputs <= DIRECT_SPATIAL_MAX_INPUTS {
+            continue;
+        }
+        if let Some(patch) = im2col_only.enter(|| conv.codegen(model, node))? {
+            patch.apply(model)?;
+        }
+    }
+    Ok(())
 }
 
 /// The graph's one input, as the ONNX file declares it, against the manifest's `input` and
@@ -977,6 +1009,27 @@ mod tests {
         for pair in o.windows(2) {
             assert!(pair[1] - pair[0] <= 256 - 32);
         }
+    }
+
+    #[test]
+    fn only_narrow_convolutions_run_direct_spatial() {
+        let onnx = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.onnx");
+        let model = Model::load(&onnx).expect("the shipped model loads");
+        let direct: Vec<&str> = model
+            .plan
+            .model()
+            .nodes()
+            .iter()
+            .filter(|node| node.op().name() == "DirectSpatialConv")
+            .map(|node| node.name.as_str())
+            .collect();
+        // 3 or 8 input channels (27 or 72 inputs per output point) keep direct-spatial; the
+        // 16-channel `enc1` and `dec1` (144) go through im2col and a matrix product.
+        assert_eq!(
+            direct,
+            ["/stem/conv/Conv", "/full/conv/Conv", "/dec0/conv/Conv"],
+            "direct-spatial convolutions in the plan"
+        );
     }
 
     #[test]
