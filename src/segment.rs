@@ -17,7 +17,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
 use crate::definitions::{
-    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, ClassMap, NON_SKIN_NAME, Rgb,
+    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, ClassMap, Homography, NON_SKIN_NAME, Rgb,
 };
 use crate::error::{Error, Result};
 
@@ -193,7 +193,8 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
         .all(|v| v.is_finite());
     if !finite
         || m.input.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-        || !(m.input.value_range[1] > m.input.value_range[0])
+        || m.input.value_range[1].partial_cmp(&m.input.value_range[0])
+            != Some(std::cmp::Ordering::Greater)
     {
         return Err(
             "input mean, std and value_range must be finite, std positive, value_range increasing"
@@ -203,7 +204,7 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
     let t = &m.tile;
     if t.multiple_of == 0
         || !(32..=2048).contains(&t.size)
-        || t.size % t.multiple_of != 0
+        || !t.size.is_multiple_of(t.multiple_of)
         || t.overlap >= t.size / 2
     {
         return Err(format!(
@@ -355,6 +356,33 @@ impl Model {
     /// # Errors
     /// [`Error::Segment`] when the network fails on a tile.
     pub fn segment(&self, image: &Rgb, px_per_mm: Option<f64>, name: &str) -> Result<Segmentation> {
+        let (width, height) = image.dimensions();
+        self.segment_in_frame(
+            image,
+            px_per_mm,
+            name,
+            &Homography::IDENTITY,
+            (width, height),
+        )
+    }
+
+    /// Segments a photo and gives its class map in another frame of `frame_size` (the
+    /// baseline's), `photo_to_frame` mapping photo pixels into it. Each frame pixel takes the
+    /// class of the logits interpolated once, bilinearly, at its place in the model's working
+    /// image: no class map is resampled a second time, so a lesion's edge does not move by the
+    /// half pixel a nearest-neighbour warp of the photo-size map would add. Frame pixels whose
+    /// source lies outside the photo are background.
+    ///
+    /// # Errors
+    /// [`Error::Segment`] when the network fails on a tile.
+    pub fn segment_in_frame(
+        &self,
+        image: &Rgb,
+        px_per_mm: Option<f64>,
+        name: &str,
+        photo_to_frame: &Homography,
+        frame_size: (u32, u32),
+    ) -> Result<Segmentation> {
         let fail = |reason: String| Error::Segment {
             input: name.to_string(),
             reason,
@@ -369,9 +397,20 @@ impl Model {
             image::imageops::resize(image, work_w, work_h, FilterType::Triangle)
         };
         let logits = self.logits(&working).map_err(fail)?;
-        let bias = self.manifest.output.class_bias.clone().unwrap_or_default();
-        let codes = self.manifest.output.class_codes();
-        let classes = upsample_argmax(&logits, &codes, &bias, work_w, work_h, width, height);
+        let scorer = ClassScorer {
+            logits: &logits,
+            codes: self.manifest.output.class_codes(),
+            bias: self.manifest.output.class_bias.clone().unwrap_or_default(),
+            photo_size: (width, height),
+        };
+        let classes = if *photo_to_frame == Homography::IDENTITY {
+            scorer.classes(frame_size, |x, y| Some((x, y)))
+        } else {
+            let frame_to_photo = photo_to_frame.inverse().ok_or_else(|| {
+                fail("the transform into the baseline frame cannot be inverted".into())
+            })?;
+            scorer.classes(frame_size, |x, y| frame_to_photo.apply(x, y))
+        };
         Ok(Segmentation {
             classes,
             working_size: (work_w, work_h),
@@ -932,54 +971,65 @@ struct Logits {
     data: Vec<f32>,
 }
 
-/// Bilinearly interpolates the logits to `out_w`×`out_h` (pixel centres aligned) and takes
-/// the argmax per pixel, one row per task, without materialising full-resolution logits.
-fn upsample_argmax(
-    logits: &Logits,
-    codes: &[u8],
-    bias: &[f32],
-    work_w: u32,
-    work_h: u32,
-    out_w: u32,
-    out_h: u32,
-) -> ClassMap {
-    let (lw, lh) = (logits.width as usize, logits.height as usize);
-    debug_assert_eq!((lw, lh), (work_w as usize, work_h as usize));
-    let plane = lw * lh;
-    let sx = work_w as f32 / out_w as f32;
-    let sy = work_h as f32 / out_h as f32;
-    let mut out = vec![0u8; (out_w * out_h) as usize];
-    if (out_w, out_h) == (work_w, work_h) {
-        // Same size: the interpolation is the identity.
-        out.par_chunks_mut(lw).enumerate().for_each(|(y, row)| {
-            for (x, cell) in row.iter_mut().enumerate() {
-                *cell = best_class(codes, bias, |c| logits.data[c * plane + y * lw + x]);
-            }
-        });
-        return ClassMap::from_raw(out_w, out_h, out)
-            .unwrap_or_else(|| ClassMap::new(out_w, out_h));
+/// Classes from the blended working-resolution logits, at the photo's size or in another
+/// frame.
+struct ClassScorer<'a> {
+    logits: &'a Logits,
+    /// Class-map code per model class ([`OutputSpec::class_codes`]).
+    codes: Vec<u8>,
+    /// Added to each class's score before the argmax (`class_bias`).
+    bias: Vec<f32>,
+    /// Size of the photo the working image was resized from.
+    photo_size: (u32, u32),
+}
+
+impl ClassScorer<'_> {
+    /// The class map of `out_size`, `to_photo` placing each of its pixels in the photo (pixel
+    /// centres at integer coordinates). Pixels placed outside the photo are background; the
+    /// logits are interpolated bilinearly between working pixel centres (clamped at the
+    /// border) and the best class taken.
+    fn classes(
+        &self,
+        (out_w, out_h): (u32, u32),
+        to_photo: impl Fn(f64, f64) -> Option<(f64, f64)> + Sync,
+    ) -> ClassMap {
+        let logits = self.logits;
+        let (lw, lh) = (logits.width as usize, logits.height as usize);
+        let plane = lw * lh;
+        let (pw, ph) = (self.photo_size.0 as f64, self.photo_size.1 as f64);
+        let sx = lw as f64 / pw;
+        let sy = lh as f64 / ph;
+        let mut out = vec![CLASS_BACKGROUND; (out_w as usize) * (out_h as usize)];
+        if out.is_empty() || plane == 0 {
+            return ClassMap::from_raw(out_w, out_h, out)
+                .unwrap_or_else(|| ClassMap::new(out_w, out_h));
+        }
+        out.par_chunks_mut(out_w as usize)
+            .enumerate()
+            .for_each(|(y, row)| {
+                for (x, cell) in row.iter_mut().enumerate() {
+                    let Some((u, v)) = to_photo(x as f64, y as f64) else {
+                        continue;
+                    };
+                    // Inside the photo: the pixel whose centre is nearest lies in it.
+                    if !(u >= -0.5 && v >= -0.5 && u < pw - 0.5 && v < ph - 0.5) {
+                        continue;
+                    }
+                    let fx = ((u + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f64) as f32;
+                    let fy = ((v + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f64) as f32;
+                    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+                    let (x1, y1) = ((x0 + 1).min(lw - 1), (y0 + 1).min(lh - 1));
+                    let (wx, wy) = (fx - x0 as f32, fy - y0 as f32);
+                    *cell = best_class(&self.codes, &self.bias, |c| {
+                        let p = &logits.data[c * plane..(c + 1) * plane];
+                        let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
+                        let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
+                        top * (1.0 - wy) + bottom * wy
+                    });
+                }
+            });
+        ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
     }
-    out.par_chunks_mut(out_w as usize)
-        .enumerate()
-        .for_each(|(y, row)| {
-            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f32);
-            let y0 = fy.floor() as usize;
-            let y1 = (y0 + 1).min(lh - 1);
-            let wy = fy - y0 as f32;
-            for (x, cell) in row.iter_mut().enumerate() {
-                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f32);
-                let x0 = fx.floor() as usize;
-                let x1 = (x0 + 1).min(lw - 1);
-                let wx = fx - x0 as f32;
-                *cell = best_class(codes, bias, |c| {
-                    let p = &logits.data[c * plane..(c + 1) * plane];
-                    let top = p[y0 * lw + x0] * (1.0 - wx) + p[y0 * lw + x1] * wx;
-                    let bottom = p[y1 * lw + x0] * (1.0 - wx) + p[y1 * lw + x1] * wx;
-                    top * (1.0 - wy) + bottom * wy
-                });
-            }
-        });
-    ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
 }
 
 /// The class-map code of the model class with the largest biased score (`codes`: one per
@@ -1048,6 +1098,7 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 data[2 * w * h + y * w + x] = if x < 2 { 5.0 } else { -5.0 };
+                data[w * h + y * w + x] = if x < 2 { -5.0 } else { 5.0 };
             }
         }
         let logits = Logits {
@@ -1056,11 +1107,28 @@ mod tests {
             height: 2,
             data,
         };
-        let classes = upsample_argmax(&logits, &[0, 1, 2], &[], 4, 2, 16, 8);
+        let scorer = ClassScorer {
+            logits: &logits,
+            codes: vec![0, 1, 2],
+            bias: vec![],
+            photo_size: (16, 8),
+        };
+        let classes = scorer.classes((16, 8), |x, y| Some((x, y)));
         assert_eq!(classes.get_pixel(0, 0).0[0], 2);
         assert_eq!(classes.get_pixel(7, 7).0[0], 2);
-        assert_eq!(classes.get_pixel(8, 0).0[0], 0);
-        assert_eq!(classes.get_pixel(15, 3).0[0], 0);
+        assert_eq!(classes.get_pixel(8, 0).0[0], 1);
+        assert_eq!(classes.get_pixel(15, 3).0[0], 1);
+
+        // The same photo placed 10.25 px right in a wider frame. Its class edge (photo x 7.5,
+        // between working pixels 1 and 2) moves with it to frame x 17.75, its border (photo
+        // x -0.5..15.5) to 9.75..25.75, and the frame outside the photo is background rather
+        // than the nearest photo class.
+        let shifted = scorer.classes((30, 8), |x, y| Some((x - 10.25, y)));
+        let row: Vec<u8> = (0..30).map(|x| shifted.get_pixel(x, 4).0[0]).collect();
+        assert_eq!(&row[..10], &[0; 10], "left of the photo");
+        assert_eq!(&row[10..18], &[2; 8], "the class 2 half");
+        assert_eq!(&row[18..26], &[1; 8], "the class 1 half");
+        assert_eq!(&row[26..], &[0; 4], "right of the photo");
     }
 
     fn output(classes: &[&str]) -> OutputSpec {
@@ -1097,7 +1165,13 @@ mod tests {
             data,
         };
         let codes = output(&["background", "fine_line", "scar", "non_skin"]).class_codes();
-        let classes = upsample_argmax(&logits, &codes, &[0.0, -1.0, 0.0, 0.0], 2, 1, 2, 1);
+        let scorer = ClassScorer {
+            logits: &logits,
+            codes,
+            bias: vec![0.0, -1.0, 0.0, 0.0],
+            photo_size: (2, 1),
+        };
+        let classes = scorer.classes((2, 1), |x, y| Some((x, y)));
         assert_eq!(classes.get_pixel(0, 0).0[0], CLASS_SCAR);
         assert_eq!(classes.get_pixel(1, 0).0[0], CLASS_NON_SKIN);
     }

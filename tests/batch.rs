@@ -76,7 +76,7 @@ fn a_clinic_tree_is_processed_and_broken_inputs_are_recorded_with_reasons() {
     // The series' own report carries the same news, and lists what was left out.
     // (The photo the baseline note names is not listed again.)
     let p03 = report(&out.join("p03/cheek/report.json"));
-    assert_eq!(p03.notes, [note.clone()]);
+    assert_eq!(p03.notes, std::slice::from_ref(&note));
     let p01f = report(&out.join("p01/forehead/report.json"));
     assert_eq!(p01f.notes.len(), 2, "{:?}", p01f.notes);
     assert!(

@@ -3,8 +3,9 @@
 //!
 //! Takes two RGB photos (baseline, later) and gives an [`Alignment`]: the homography mapping
 //! later pixels to baseline pixels (full resolution, DESIGN.md), match statistics, overlap,
-//! correlation and a status (ok / poor / failed, with the reason). [`warp_to_baseline`] and
-//! [`warp_classes_to_baseline`] then resample photos and class maps into the baseline frame.
+//! correlation and a status (ok / poor / failed, with the reason). [`warp_to_baseline`] then
+//! resamples photos into the baseline frame (class maps are taken there straight from the
+//! model's logits: `segment::Model::segment_in_frame`).
 //!
 //! Method: both photos are turned into locally contrast-normalised gray images (so exposure,
 //! white balance and smooth lighting gradients do not matter), keypoints with rBRIEF
@@ -26,7 +27,7 @@ use crate::definitions::{Homography, Rgb};
 use features::Steer;
 use plane::{Plane, scale_homography};
 
-pub use warp::{warp_classes_to_baseline, warp_to_baseline};
+pub use warp::warp_to_baseline;
 
 /// Longest side of the images the intensity refinement works on.
 const WORKING_LONG_SIDE: usize = 1600;

@@ -1,9 +1,8 @@
-//! Resampling later photos and class maps into the baseline frame.
+//! Resampling later photos into the baseline frame.
 
-use image::Luma;
 use rayon::prelude::*;
 
-use crate::definitions::{CLASS_BACKGROUND, ClassMap, Homography, MASK_ON, Mask, Rgb};
+use crate::definitions::{Homography, MASK_ON, Mask, Rgb};
 
 /// Warps `later` into the baseline frame (`width` × `height`) with bilinear interpolation.
 ///
@@ -51,37 +50,4 @@ pub fn warp_to_baseline(
             }
         });
     (out, mask)
-}
-
-/// Warps a class map into the baseline frame with nearest-neighbour sampling; pixels whose
-/// source lies outside `classes` are background.
-pub fn warp_classes_to_baseline(
-    classes: &ClassMap,
-    later_to_baseline: &Homography,
-    width: u32,
-    height: u32,
-) -> ClassMap {
-    let mut out = ClassMap::from_pixel(width, height, Luma([CLASS_BACKGROUND]));
-    let (lw, lh) = (classes.width() as i64, classes.height() as i64);
-    let Some(to_later) = later_to_baseline.inverse() else {
-        return out;
-    };
-    if lw == 0 || lh == 0 || width == 0 {
-        return out;
-    }
-    let src = classes.as_raw();
-    out.par_chunks_mut(width as usize)
-        .enumerate()
-        .for_each(|(y, row)| {
-            for (x, o) in row.iter_mut().enumerate() {
-                let Some((u, v)) = to_later.apply(x as f64, y as f64) else {
-                    continue;
-                };
-                let (u, v) = (u.round(), v.round());
-                if u >= 0.0 && v >= 0.0 && u < lw as f64 && v < lh as f64 {
-                    *o = src[v as usize * lw as usize + u as usize];
-                }
-            }
-        });
-    out
 }

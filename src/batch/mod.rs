@@ -578,7 +578,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 || "identity".into(),
                 |a| homography_key(&a.later_to_baseline),
             );
-            let settings = format!("{}|{warp}", ctx.align_key);
+            let settings = format!("{}|{warp}|{}", ctx.align_key, series::SEGMENTATION_METHOD);
             let seg_key = db::SegmentKey {
                 photo_sha256: &sha,
                 baseline_sha256: &baseline_sha,
@@ -608,7 +608,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 alignment,
                 target.as_ref(),
                 scale,
-                baseline_size,
+                &baseline.photo.image,
                 ctx.model,
                 ctx.opts,
             );
