@@ -1,7 +1,8 @@
 //! Repeatability study: how far each metric moves between photos of an UNCHANGED area taken
-//! with a different pose, lighting, white balance, noise and JPEG compression. Its 95th
-//! percentiles are skintrack's noise floors (`src/series/repeatability.rs`, README
-//! "Repeatability").
+//! with a different pose, lighting, white balance, noise and JPEG compression. Prints the 95th
+//! percentile of the relative change per source, and the noise floor fitted on all of it:
+//! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
+//! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
 //!
 //! ```text
 //! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET]
@@ -25,8 +26,13 @@ use skintrack::segment::Model;
 use skintrack::series::{self, SeriesOptions};
 use skintrack::synth::{self, SynthOptions};
 
-/// |change| of every metric, per source (synthetic / real): (relative %, absolute).
-type Changes = BTreeMap<String, Vec<(Option<f64>, f64)>>;
+/// Every metric's changes, per source (synthetic / real): (|change|, |reference|), in the
+/// scale-free unit (line density in px/MP; scar area in % only).
+type Changes = BTreeMap<String, Vec<(f64, f64)>>;
+
+/// Metrics whose floor is absolute only: angles and colour coordinates, and a share of pixels
+/// over a threshold set by the baseline itself.
+const ABSOLUTE_ONLY: &[&str] = &["redness_a", "redness_area_pct", "ita_deg"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -115,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "| metric | synthetic p95 |Δ%| (n) | real p95 |Δ%| (n) | all p95 |Δ%| | all p95 |Δ| |"
+        "| metric | synthetic p95 |Δ%| (n) | real p95 |Δ%| (n) | floor: relative % | floor: absolute |"
     );
     println!("|---|---|---|---|---|");
     let names: std::collections::BTreeSet<&String> = synthetic.keys().chain(real.keys()).collect();
@@ -123,26 +129,36 @@ fn main() -> anyhow::Result<()> {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
         let all: Vec<_> = values.iter().chain(&real_values).cloned().collect();
+        let (relative, absolute) = fit_floor(&all, !ABSOLUTE_ONLY.contains(&name.as_str()))
+            .map_or(("-".into(), "-".into()), |(r, a)| {
+                (format!("{r:.1}"), format!("{a:.4}"))
+            });
         println!(
-            "| {name} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {relative} | {absolute} |",
             p95_rel(&values),
             p95_rel(&real_values),
-            p95_rel(&all),
-            fmt(p95(all.iter().map(|(_, a)| *a).collect()))
         );
     }
     Ok(())
 }
 
-/// Measures a series of one unchanged area and records every later session's change.
+/// Measures a series of one unchanged area and records every later session's change against
+/// the baseline, line density converted to px/MP and scar area kept in % (the mm units are
+/// the same quantities: skintrack converts their floors).
 fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Changes, label: &str) {
     match series::measure_photos(photos, model, opts, StageTimings::default()) {
         Ok(run) => {
             for metric in &run.report.metrics {
+                let (name, per_unit) = match (metric.name.as_str(), run.report.scale.px_per_mm) {
+                    ("scar_area_mm2", _) => continue,
+                    ("line_length_mm_per_cm2", Some(s)) => ("line_length_px_per_mp", 1e4 / s),
+                    (name, _) => (name, 1.0),
+                };
+                let reference = metric.values[0].value.abs() * per_unit;
                 for v in &metric.values[1..] {
-                    out.entry(metric.name.clone())
+                    out.entry(name.to_string())
                         .or_default()
-                        .push((v.delta_pct.map(f64::abs), v.delta.abs()));
+                        .push((v.delta.abs() * per_unit, reference));
                 }
             }
             eprintln!("{label}: measured");
@@ -151,10 +167,44 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
     }
 }
 
-fn p95_rel(values: &[(Option<f64>, f64)]) -> String {
-    let rel: Vec<f64> = values.iter().filter_map(|(r, _)| *r).collect();
+/// p95 of |change| in % of the reference, over the pairs with a non-zero reference (n).
+fn p95_rel(values: &[(f64, f64)]) -> String {
+    let rel: Vec<f64> = values
+        .iter()
+        .filter(|(_, r)| *r > 0.0)
+        .map(|(d, r)| 100.0 * d / r)
+        .collect();
     let n = rel.len();
     format!("{} ({n})", fmt(p95(rel)))
+}
+
+/// The noise floor (relative % of |reference|, absolute) under which 95 % of the `pairs`
+/// (|change|, |reference|) lie, lowest at their median reference: for each relative part on a
+/// grid up to the pairs' own p95 relative change, the absolute part the 95 % then need.
+fn fit_floor(pairs: &[(f64, f64)], relative: bool) -> Option<(f64, f64)> {
+    let absolute_only = p95(pairs.iter().map(|(d, _)| *d).collect())?;
+    if !relative {
+        return Some((0.0, absolute_only));
+    }
+    let mut references: Vec<f64> = pairs.iter().map(|(_, r)| *r).collect();
+    references.sort_by(f64::total_cmp);
+    let median = references[references.len() / 2];
+    let ratios = pairs
+        .iter()
+        .filter(|(_, r)| *r > 0.0)
+        .map(|(d, r)| d / r)
+        .collect();
+    let widest = p95(ratios).unwrap_or(0.0);
+    // (floor at the median reference, relative part, absolute part)
+    let mut best = (absolute_only, 0.0, absolute_only);
+    for step in 1..=1000 {
+        let r = widest * step as f64 / 1000.0;
+        let a = p95(pairs.iter().map(|(d, f)| (d - r * f).max(0.0)).collect())?;
+        if a + r * median < best.0 {
+            best = (a + r * median, r, a);
+        }
+    }
+    Some((100.0 * best.1, best.2))
 }
 
 fn p95(mut values: Vec<f64>) -> Option<f64> {

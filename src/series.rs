@@ -555,7 +555,7 @@ pub fn measure_prepared(
     timings.report = ms(started);
 
     let dates: Vec<_> = photos.iter().map(|p| p.date).collect();
-    let metric_series = trend::metric_series(&metrics, &dates);
+    let metric_series = trend::metric_series(&metrics, &dates, px_per_mm);
     let sessions = photos
         .iter()
         .enumerate()

@@ -128,6 +128,25 @@ fn track_measures_the_fixture_series_against_truth() {
     let true_mm2 = truth.sessions[0].scar_area_mm2;
     assert!((mm2.values[0].value - true_mm2).abs() / true_mm2 < SCAR_AREA_TOLERANCE);
 
+    // The scars' true shrinking by the last session is beyond the measured noise, in % of the
+    // region and in mm² alike: the mm² floor is the % one converted over this region at 20 px/mm.
+    let last = truth.sessions.len() - 1;
+    let true_drop =
+        1.0 - truth.sessions[last].scar_area_px as f64 / truth.sessions[0].scar_area_px as f64;
+    assert!(
+        true_drop > 0.2,
+        "the fixture's scars shrink by {true_drop:.2}"
+    );
+    assert_eq!(scar.values[last].within_noise, Some(false));
+    assert_eq!(mm2.values[last].within_noise, Some(false));
+    let (pct_floor, mm2_floor) = (
+        scar.noise_floor.as_ref().unwrap(),
+        mm2.noise_floor.as_ref().unwrap(),
+    );
+    let converted = pct_floor.absolute / 100.0 * region_px / (20.0 * 20.0);
+    assert!((mm2_floor.absolute - converted).abs() < 1e-9 * converted.max(1.0));
+    assert_eq!(mm2_floor.relative_pct, pct_floor.relative_pct);
+
     // metrics.csv: tidy, one row per session × metric.
     let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
     let mut lines = csv.lines();

@@ -66,12 +66,7 @@ const fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
 
 /// Half-width of the noise band around `baseline`, if the metric has a floor.
 fn band_half_width(metric: &MetricSeries, baseline: f64) -> Option<f64> {
-    let floor = metric.noise_floor.as_ref()?;
-    let half = if floor.relative {
-        baseline.abs() * floor.value / 100.0
-    } else {
-        floor.value
-    };
+    let half = metric.noise_floor.as_ref()?.half_width(baseline);
     (half.is_finite() && half > 0.0).then_some(half)
 }
 

@@ -238,13 +238,16 @@ fn scale_text(report: &Report) -> String {
     }
 }
 
-/// "±3 %" or "±0.5 a*": the change a metric makes between two photos of unchanged skin.
+/// "±3 % of the value", "±0.5 a*" or "±(0.2 mm2 + 5 % of the value)": the change a metric
+/// makes between two photos of unchanged skin.
 fn noise_floor_text(metric: &MetricSeries) -> Option<String> {
     metric.noise_floor.as_ref().map(|f| {
-        if f.relative {
-            format!("±{} %", format_number(f.value))
-        } else {
-            format!("±{}", with_unit(&format_number(f.value), &metric.unit))
+        let absolute = with_unit(&format_number(f.absolute), &metric.unit);
+        let relative = format!("{} % of the value", format_number(f.relative_pct));
+        match (f.absolute > 0.0, f.relative_pct > 0.0) {
+            (true, true) => format!("±({absolute} + {relative})"),
+            (false, true) => format!("±{relative}"),
+            _ => format!("±{absolute}"),
         }
     })
 }
@@ -485,9 +488,12 @@ fn glance(report: &Report) -> String {
             continue;
         };
         let reading = Reading::of(&metric.name, v.delta, v.within_noise);
-        // In the floor's own terms: relative change, or absolute for angles and colour
-        // coordinates (whose floor is absolute).
-        let absolute = metric.noise_floor.as_ref().is_some_and(|f| !f.relative);
+        // Relative change, except for angles and colour coordinates (and the reddened share,
+        // whose threshold the baseline sets), where a ratio means nothing.
+        let absolute = matches!(
+            metric.name.as_str(),
+            "redness_a" | "redness_area_pct" | "ita_deg"
+        );
         let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
             Some(p) => format!("{} %", format_signed(p)),
             None => with_unit(&format_signed(v.delta), &metric.unit),

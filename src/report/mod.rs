@@ -26,7 +26,7 @@ pub const CSV_FILE: &str = "metrics.csv";
 pub const HTML_FILE: &str = "report.html";
 
 /// Bumped whenever a field changes meaning or is removed.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -186,27 +186,31 @@ pub struct MetricSeries {
     pub trend: Option<Trend>,
 }
 
-/// A metric's repeatability (README "Repeatability"): a change is within noise when
-/// |delta_pct| ≤ `value` (`relative`) or |delta| ≤ `value` in the metric's unit (absolute, for
-/// metrics whose baseline may be near zero or that are angles/colour coordinates).
+/// A metric's repeatability (README "Repeatability"): a change from a reference value is
+/// within noise when |change| ≤ `absolute` + `relative_pct` % of |reference|.
+///
+/// Both parts, because the noise of an area or a density has both: a share of what is there
+/// (edges move with the view) and a little that appears or vanishes whatever is there (a
+/// faint spot found in one photo only). A relative floor alone must be huge to cover near-zero
+/// references; an absolute one alone is too loose on large ones. Angles and colour
+/// coordinates have an absolute part only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NoiseFloor {
-    pub value: f64,
-    pub relative: bool,
+    /// In % of |reference|.
+    pub relative_pct: f64,
+    /// In the metric's unit.
+    pub absolute: f64,
 }
 
 impl NoiseFloor {
-    /// Whether a change (`delta`, and `delta_pct` against its reference) is within noise.
-    pub fn contains(&self, delta: f64, delta_pct: Option<f64>) -> bool {
-        if self.relative {
-            match delta_pct {
-                Some(p) => p.abs() <= self.value,
-                // A zero reference: only no change at all is within noise.
-                None => delta == 0.0,
-            }
-        } else {
-            delta.abs() <= self.value
-        }
+    /// The largest change from `reference` that is still noise.
+    pub fn half_width(&self, reference: f64) -> f64 {
+        self.absolute + self.relative_pct / 100.0 * reference.abs()
+    }
+
+    /// Whether a change of `delta` from `reference` is within noise.
+    pub fn contains(&self, delta: f64, reference: f64) -> bool {
+        delta.abs() <= self.half_width(reference)
     }
 }
 

@@ -93,8 +93,8 @@ fn fabricated(
         })
         .collect();
     let floor = NoiseFloor {
-        value: 3.0,
-        relative: true,
+        relative_pct: 3.0,
+        absolute: 0.0,
     };
     let metrics = METRICS
         .iter()
@@ -112,8 +112,7 @@ fn fabricated(
                         delta_prev: (i > 0).then(|| values[i] - values[i - 1]),
                         delta_prev_pct: (i > 0 && values[i - 1] != 0.0)
                             .then(|| (values[i] - values[i - 1]) / values[i - 1] * 100.0),
-                        within_noise: (i > 0)
-                            .then(|| floor.contains(delta, Some(delta / values[0] * 100.0))),
+                        within_noise: (i > 0).then(|| floor.contains(delta, values[0])),
                         within_noise_prev: None,
                     }
                 })

@@ -9,8 +9,13 @@ use crate::report::{MetricSeries, MetricValue, Trend};
 use super::repeatability;
 
 /// Per metric: its value at each session, the changes, their noise marking and the trend.
-/// `dates[i]` is session i's capture date, if known.
-pub fn metric_series(metrics: &[Metrics], dates: &[Option<NaiveDate>]) -> Vec<MetricSeries> {
+/// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale.
+pub fn metric_series(
+    metrics: &[Metrics],
+    dates: &[Option<NaiveDate>],
+    px_per_mm: Option<f64>,
+) -> Vec<MetricSeries> {
+    let region_px = metrics.first().map_or(0, |m| m.region_px);
     let named: Vec<Vec<(&'static str, f64, &'static str)>> =
         metrics.iter().map(Metrics::named).collect();
     let Some(first) = named.first() else {
@@ -27,7 +32,7 @@ pub fn metric_series(metrics: &[Metrics], dates: &[Option<NaiveDate>]) -> Vec<Me
                         .map_or(f64::NAN, |(_, v, _)| *v)
                 })
                 .collect();
-            let floor = repeatability::noise_floor(name);
+            let floor = repeatability::noise_floor(name, px_per_mm, region_px);
             let base = series[0];
             let values = series
                 .iter()
@@ -48,11 +53,11 @@ pub fn metric_series(metrics: &[Metrics], dates: &[Option<NaiveDate>]) -> Vec<Me
                         within_noise: floor
                             .as_ref()
                             .filter(|_| i > 0)
-                            .map(|f| f.contains(delta, delta_pct)),
+                            .map(|f| f.contains(delta, base)),
                         within_noise_prev: floor
                             .as_ref()
-                            .zip(delta_prev)
-                            .map(|(f, d)| f.contains(d, delta_prev_pct)),
+                            .zip(prev)
+                            .map(|(f, p)| f.contains(value - p, p)),
                     }
                 })
                 .collect();
@@ -191,19 +196,35 @@ mod tests {
     use crate::report::NoiseFloor;
 
     #[test]
-    fn noise_floors_mark_changes_by_their_kind() {
-        let relative = NoiseFloor {
-            value: 3.0,
-            relative: true,
+    fn noise_floors_have_a_relative_and_an_absolute_part() {
+        let floor = NoiseFloor {
+            relative_pct: 5.0,
+            absolute: 0.2,
         };
-        assert!(relative.contains(-0.2, Some(-2.5)));
-        assert!(!relative.contains(-0.2, Some(-3.5)));
-        assert!(!relative.contains(0.1, None));
-        let absolute = NoiseFloor {
-            value: 0.5,
-            relative: false,
+        // From 10: up to 0.2 + 0.5 is noise; from 0 only the absolute part.
+        assert!(floor.contains(-0.65, 10.0));
+        assert!(!floor.contains(0.75, 10.0));
+        assert!(floor.contains(0.15, 0.0));
+        assert!(!floor.contains(0.25, 0.0));
+        let angle = NoiseFloor {
+            relative_pct: 0.0,
+            absolute: 1.0,
         };
-        assert!(absolute.contains(0.4, Some(40.0)));
-        assert!(!absolute.contains(-0.6, Some(-1.0)));
+        assert!(angle.contains(-0.9, 40.0));
+        assert!(!angle.contains(1.1, 0.5));
+    }
+
+    #[test]
+    fn physical_units_take_their_scale_free_twins_floor() {
+        let pct = repeatability::noise_floor("scar_area_pct", None, 0).unwrap();
+        // 20 px/mm over 1 MP of region: 1 % of it is 10_000 px = 25 mm².
+        let mm2 = repeatability::noise_floor("scar_area_mm2", Some(20.0), 1_000_000).unwrap();
+        assert_eq!(mm2.relative_pct, pct.relative_pct);
+        assert!((mm2.absolute - pct.absolute * 25.0).abs() < 1e-9);
+        let px = repeatability::noise_floor("line_length_px_per_mp", None, 0).unwrap();
+        // 10⁴ px/MP at 20 px/mm: 10⁴ px of line per 10⁶ px² = 500 mm per 2500 cm² = 20 mm/cm².
+        let mm = repeatability::noise_floor("line_length_mm_per_cm2", Some(20.0), 1).unwrap();
+        assert!((mm.absolute - px.absolute * 20.0 / 1e4).abs() < 1e-12);
+        assert!(repeatability::noise_floor("scar_area_mm2", None, 1_000_000).is_none());
     }
 }
