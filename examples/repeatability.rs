@@ -23,7 +23,8 @@ use skintrack::definitions::{Homography, Rgb};
 use skintrack::load::{self, LoadOptions, Photo};
 use skintrack::report::StageTimings;
 use skintrack::segment::Model;
-use skintrack::series::{self, SeriesOptions};
+
+use skintrack::series::{self, SeriesOptions, fit_noise_floor, p95};
 use skintrack::synth::{self, SynthOptions};
 
 /// Every metric's changes, per source (synthetic / real): (|change|, |reference|), in the
@@ -129,9 +130,12 @@ fn main() -> anyhow::Result<()> {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
         let all: Vec<_> = values.iter().chain(&real_values).cloned().collect();
-        let (relative, absolute) = fit_floor(&all, !ABSOLUTE_ONLY.contains(&name.as_str()))
-            .map_or(("-".into(), "-".into()), |(r, a)| {
-                (format!("{r:.1}"), format!("{a:.4}"))
+        let (relative, absolute) = fit_noise_floor(&all, !ABSOLUTE_ONLY.contains(&name.as_str()))
+            .map_or(("-".into(), "-".into()), |f| {
+                (
+                    format!("{:.1}", f.relative_pct),
+                    format!("{:.4}", f.absolute),
+                )
             });
         println!(
             "| {name} | {} | {} | {relative} | {absolute} |",
@@ -176,44 +180,6 @@ fn p95_rel(values: &[(f64, f64)]) -> String {
         .collect();
     let n = rel.len();
     format!("{} ({n})", fmt(p95(rel)))
-}
-
-/// The noise floor (relative % of |reference|, absolute) under which 95 % of the `pairs`
-/// (|change|, |reference|) lie, lowest at their median reference: for each relative part on a
-/// grid up to the pairs' own p95 relative change, the absolute part the 95 % then need.
-fn fit_floor(pairs: &[(f64, f64)], relative: bool) -> Option<(f64, f64)> {
-    let absolute_only = p95(pairs.iter().map(|(d, _)| *d).collect())?;
-    if !relative {
-        return Some((0.0, absolute_only));
-    }
-    let mut references: Vec<f64> = pairs.iter().map(|(_, r)| *r).collect();
-    references.sort_by(f64::total_cmp);
-    let median = references[references.len() / 2];
-    let ratios = pairs
-        .iter()
-        .filter(|(_, r)| *r > 0.0)
-        .map(|(d, r)| d / r)
-        .collect();
-    let widest = p95(ratios).unwrap_or(0.0);
-    // (floor at the median reference, relative part, absolute part)
-    let mut best = (absolute_only, 0.0, absolute_only);
-    for step in 1..=1000 {
-        let r = widest * step as f64 / 1000.0;
-        let a = p95(pairs.iter().map(|(d, f)| (d - r * f).max(0.0)).collect())?;
-        if a + r * median < best.0 {
-            best = (a + r * median, r, a);
-        }
-    }
-    Some((100.0 * best.1, best.2))
-}
-
-fn p95(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = (0.95 * (values.len() - 1) as f64).round() as usize;
-    Some(values[rank])
 }
 
 fn fmt(v: Option<f64>) -> String {

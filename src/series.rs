@@ -25,7 +25,7 @@ use crate::segment::Model;
 mod repeatability;
 mod trend;
 
-pub use repeatability::{NOISE_FLOORS, noise_floor};
+pub use repeatability::{NOISE_FLOORS, fit_noise_floor, noise_floor, p95};
 pub use trend::trend;
 
 /// Options of a series run; defaults measure the whole common region without a scale.

@@ -52,3 +52,101 @@ pub fn noise_floor(metric: &str, px_per_mm: Option<f64>, region_px: u64) -> Opti
         ..f
     })
 }
+
+/// 95th percentile of `values` (nearest rank); `None` when there are none.
+pub fn p95(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (0.95 * (values.len() - 1) as f64).round() as usize;
+    Some(values[rank])
+}
+
+/// Fits a noise floor to the changes of unchanged skin, `pairs` of (|change|, |reference|):
+/// 95 % of them lie under it, and of such floors it is the one lowest at their median
+/// reference. For each relative part on a grid from 0 up to the pairs' own 95th-percentile
+/// relative change, the absolute part is what the 95 % then need. With `relative` false the
+/// floor is absolute only (angles, colour coordinates). `None` without pairs.
+pub fn fit_noise_floor(pairs: &[(f64, f64)], relative: bool) -> Option<NoiseFloor> {
+    let absolute_only = p95(pairs.iter().map(|(d, _)| *d).collect())?;
+    let mut best = NoiseFloor {
+        relative_pct: 0.0,
+        absolute: absolute_only,
+    };
+    if !relative {
+        return Some(best);
+    }
+    let mut references: Vec<f64> = pairs.iter().map(|(_, r)| *r).collect();
+    references.sort_by(f64::total_cmp);
+    let median = references[references.len() / 2];
+    let ratios = pairs
+        .iter()
+        .filter(|(_, r)| *r > 0.0)
+        .map(|(d, r)| d / r)
+        .collect();
+    let widest = p95(ratios).unwrap_or(0.0);
+    for step in 1..=1000 {
+        let relative = widest * step as f64 / 1000.0;
+        let absolute = p95(pairs
+            .iter()
+            .map(|(d, r)| (d - relative * r).max(0.0))
+            .collect())?;
+        let floor = NoiseFloor {
+            relative_pct: 100.0 * relative,
+            absolute,
+        };
+        if floor.half_width(median) < best.half_width(median) {
+            best = floor;
+        }
+    }
+    Some(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fitted_floor_finds_both_parts_of_a_known_noise() {
+        // Every change is exactly 0.1 + 5 % of its reference (0 to 10): that line is the one
+        // floor covering them all that is lowest at the median reference.
+        let pairs: Vec<(f64, f64)> = (0..=100)
+            .map(|i| i as f64 / 10.0)
+            .map(|r| (0.1 + 0.05 * r, r))
+            .collect();
+        let floor = fit_noise_floor(&pairs, true).unwrap();
+        assert!((floor.relative_pct - 5.0).abs() < 0.2, "{floor:?}");
+        assert!((floor.absolute - 0.1).abs() < 0.02, "{floor:?}");
+    }
+
+    #[test]
+    fn a_fitted_floor_covers_95_percent_and_beats_an_absolute_one() {
+        // Half the pairs have tiny references and changes up to 0.1 whatever is there; half
+        // have references 5–10 and changes up to 5 % of them.
+        let mut pairs = Vec::new();
+        for i in 0..50 {
+            let t = i as f64 / 49.0;
+            pairs.push((0.1 * t, 0.1 * (1.0 - t)));
+            let reference = 5.0 + 5.0 * t;
+            pairs.push((0.05 * reference * ((i * 37 % 50) as f64 / 49.0), reference));
+        }
+        let floor = fit_noise_floor(&pairs, true).unwrap();
+        let inside = pairs.iter().filter(|(d, r)| floor.contains(*d, *r)).count();
+        assert!(inside >= 95, "{inside} of 100 pairs under {floor:?}");
+        assert!(
+            floor.relative_pct > 0.0 && floor.absolute > 0.0,
+            "{floor:?}"
+        );
+        // An absolute floor alone is the changes' p95, and wider at the median reference (5).
+        let absolute_only = fit_noise_floor(&pairs, false).unwrap();
+        assert_eq!(absolute_only.relative_pct, 0.0);
+        let changes = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(absolute_only.absolute, p95(changes).unwrap());
+        assert!(
+            floor.half_width(5.0) < 0.8 * absolute_only.half_width(5.0),
+            "{floor:?} against {absolute_only:?}"
+        );
+        assert!(fit_noise_floor(&[], true).is_none());
+    }
+}
