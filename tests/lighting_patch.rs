@@ -31,8 +31,8 @@ fn relit_and_redder(baseline: &Photo) -> Photo {
         let on_card =
             x >= CARD[0] && x < CARD[0] + CARD[2] && y >= CARD[1] && y < CARD[1] + CARD[3];
         let redder = if on_card { 1.0 } else { 1.08 };
-        for c in 0..3 {
-            let v = p.0[c] as f64 * GAIN[c] * if c == 0 { redder } else { 1.0 };
+        for (c, gain) in GAIN.iter().enumerate() {
+            let v = p.0[c] as f64 * gain * if c == 0 { redder } else { 1.0 };
             p.0[c] = v.round().clamp(0.0, 255.0) as u8;
         }
     }
@@ -65,10 +65,10 @@ fn a_reference_patch_keeps_a_real_colour_change() {
     let run = measure_photos(&photos, &model, &with_patch, StageTimings::default()).unwrap();
     let lighting = run.report.sessions[1].lighting.clone().unwrap();
     assert_eq!(lighting.source, "reference_patch");
-    for c in 0..3 {
-        let expected = 1.0 / GAIN[c];
+    for (fitted, gain) in lighting.gain.iter().zip(GAIN) {
+        let expected = 1.0 / gain;
         assert!(
-            (lighting.gain[c] - expected).abs() / expected < 0.02,
+            (fitted - expected).abs() / expected < 0.02,
             "gain {:?}",
             lighting.gain
         );
