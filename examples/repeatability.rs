@@ -21,19 +21,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use skintrack::definitions::{Homography, Rgb};
 use skintrack::load::{self, LoadOptions, Photo};
-use skintrack::report::StageTimings;
+use skintrack::report::{ABSOLUTE_CHANGE_METRICS, StageTimings};
 use skintrack::segment::Model;
-
 use skintrack::series::{self, SeriesOptions, fit_noise_floor, p95};
 use skintrack::synth::{self, SynthOptions};
 
 /// Every metric's changes, per source (synthetic / real): (|change|, |reference|), in the
 /// scale-free unit (line density in px/MP; scar area in % only).
 type Changes = BTreeMap<String, Vec<(f64, f64)>>;
-
-/// Metrics whose floor is absolute only: angles and colour coordinates, and a share of pixels
-/// over a threshold set by the baseline itself.
-const ABSOLUTE_ONLY: &[&str] = &["redness_a", "redness_area_pct", "ita_deg"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,13 +125,16 @@ fn main() -> anyhow::Result<()> {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
         let all: Vec<_> = values.iter().chain(&real_values).cloned().collect();
-        let (relative, absolute) = fit_noise_floor(&all, !ABSOLUTE_ONLY.contains(&name.as_str()))
-            .map_or(("-".into(), "-".into()), |f| {
-                (
-                    format!("{:.1}", f.relative_pct),
-                    format!("{:.4}", f.absolute),
-                )
-            });
+        let (relative, absolute) = fit_noise_floor(
+            &all,
+            !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str()),
+        )
+        .map_or(("-".into(), "-".into()), |f| {
+            (
+                format!("{:.1}", f.relative_pct),
+                format!("{:.4}", f.absolute),
+            )
+        });
         println!(
             "| {name} | {} | {} | {relative} | {absolute} |",
             p95_rel(&values),

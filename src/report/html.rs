@@ -15,7 +15,9 @@ use base64::Engine as _;
 use rayon::prelude::*;
 
 use super::overlay::{LINE_COLOUR, NON_SKIN_COLOUR, SCAR_COLOUR};
-use super::{MetricSeries, Report, SessionReport, SessionVisuals, Trend, chart};
+use super::{
+    ABSOLUTE_CHANGE_METRICS, MetricSeries, Report, SessionReport, SessionVisuals, Trend, chart,
+};
 use crate::definitions::Rgb;
 
 const TEMPLATE: &str = include_str!("template.html");
@@ -488,12 +490,8 @@ fn glance(report: &Report) -> String {
             continue;
         };
         let reading = Reading::of(&metric.name, v.delta, v.within_noise);
-        // Relative change, except for angles and colour coordinates (and the reddened share,
-        // whose threshold the baseline sets), where a ratio means nothing.
-        let absolute = matches!(
-            metric.name.as_str(),
-            "redness_a" | "redness_area_pct" | "ita_deg"
-        );
+        // Relative change, except where a ratio means nothing.
+        let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
         let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
             Some(p) => format!("{} %", format_signed(p)),
             None => with_unit(&format_signed(v.delta), &metric.unit),

@@ -186,6 +186,11 @@ pub struct MetricSeries {
     pub trend: Option<Trend>,
 }
 
+/// Metrics whose change is read in their own unit, never as a ratio: angles and colour
+/// coordinates, and the reddened share (its threshold is set by the baseline itself). Their
+/// noise floors have an absolute part only.
+pub const ABSOLUTE_CHANGE_METRICS: &[&str] = &["redness_a", "redness_area_pct", "ita_deg"];
+
 /// A metric's repeatability (README "Repeatability"): a change from a reference value is
 /// within noise when |change| ≤ `absolute` + `relative_pct` % of |reference|.
 ///

@@ -108,6 +108,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_read_in_their_own_unit_have_absolute_floors_only() {
+        for &(name, relative_pct, absolute) in NOISE_FLOORS {
+            // The fit may also find no relative part elsewhere (scar area); these never get one.
+            if crate::report::ABSOLUTE_CHANGE_METRICS.contains(&name) {
+                assert_eq!(relative_pct, 0.0, "{name}");
+            }
+            assert!(absolute > 0.0, "{name}");
+        }
+    }
+
+    #[test]
     fn a_fitted_floor_finds_both_parts_of_a_known_noise() {
         // Every change is exactly 0.1 + 5 % of its reference (0 to 10): that line is the one
         // floor covering them all that is lowest at the median reference.
