@@ -346,8 +346,8 @@ pub fn segment_session(
 
 /// How [`segment_session`] makes a session's class map, for caches keyed by it: the photo
 /// relit to the baseline's exposure and white balance, classes from logits interpolated
-/// straight into the baseline frame.
-pub const SEGMENTATION_METHOD: &str = "baseline-light|logits-in-frame";
+/// (Catmull-Rom) straight into the baseline frame.
+pub const SEGMENTATION_METHOD: &str = "baseline-light|logits-in-frame|catmull-rom";
 
 /// A later photo, as taken, under the baseline's exposure and white balance: the per-channel
 /// gains [`measure::lighting::match_lighting`] fits on every co-located pixel of the two

@@ -11,8 +11,8 @@ Inference mirrors skintrack's Rust side (src/segment.rs) for a photo without a p
 - the manifest's tile size / overlap; tiles start every size - overlap px, the last one flush
   with the edge; pixels past the border are mirrored; tile logits are blended with the same
   separable taper weight (min((d + 0.5) / overlap, 1), d = distance to the tile edge);
-- the blended logits are interpolated bilinearly (pixel centres aligned) to the photo's size,
-  `output.class_bias` is added and the argmax taken per pixel (as skintrack does: a smoother
+- the blended logits are interpolated with Catmull-Rom weights (pixel centres aligned) to the
+  photo's size, `output.class_bias` is added and the argmax taken per pixel (as skintrack does: a smoother
   map than a nearest-neighbour upsampling of the working class map).
 The whole frame is measured (skintrack additionally trims a 6-px border from its region).
 
@@ -191,9 +191,41 @@ def blended_logits(run_tile: Callable[[np.ndarray], np.ndarray], image: np.ndarr
     return acc / np.maximum(wsum, np.float32(1e-6))
 
 
+def resize_logits(planes: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Catmull-Rom interpolation of CxHxW float planes to CxOUT_HxOUT_W with pixel centres
+    aligned and edges clamped (skintrack's segment::ClassScorer before the argmax)."""
+    c, lh, lw = planes.shape
+    if (lw, lh) == (out_w, out_h):
+        return planes
+    planes = planes.astype(np.float32, copy=False)
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per output position: 4 clamped input indices and their Catmull-Rom weights."""
+        f = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+        i = np.floor(f)
+        t = (f - i).astype(np.float32)[:, None]
+        w = np.float32(0.5) * np.concatenate([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2,
+                                              -3 * t**3 + 4 * t**2 + t, t**3 - t**2], axis=1)
+        idx = np.clip(i[:, None].astype(np.int64) + np.arange(-1, 3), 0, n_in - 1)
+        return idx, w.astype(np.float32)
+
+    yi, wy = axis(out_h, lh)
+    xi, wx = axis(out_w, lw)
+    out = np.empty((c, out_h, out_w), np.float32)
+    for r in range(0, out_h, 256):  # row chunks keep large photos in bounds
+        sl = slice(r, min(r + 256, out_h))
+        acc = np.zeros((c, sl.stop - sl.start, out_w), np.float32)
+        for j in range(4):
+            rows = planes[:, yi[sl, j]]  # C x rows x lw
+            across = sum(rows[:, :, xi[:, k]] * wx[:, k] for k in range(4))
+            acc += across * wy[sl, j][None, :, None]
+        out[:, sl] = acc
+    return out
+
+
 def resize_planes(planes: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     """Bilinear interpolation of CxHxW float planes to CxOUT_HxOUT_W with pixel centres
-    aligned and edges clamped (skintrack's upsample_argmax before the argmax)."""
+    aligned and edges clamped (the classical baseline's response map)."""
     c, lh, lw = planes.shape
     if (lw, lh) == (out_w, out_h):
         return planes
@@ -242,7 +274,7 @@ def model_classifier(onnx_path: Path, threads: int = 1) -> Classifier:
     def classify(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
-        up = resize_planes(logits, w, h) + bias[:, None, None]
+        up = resize_logits(logits, w, h) + bias[:, None, None]
         cls = codes[up.argmax(0)]
         return cls
 
@@ -592,7 +624,7 @@ def main() -> None:
         "sha256": manifest.get("sha256"),
         "inference": "skintrack without a physical scale: working factor clamp(%d / longest side, 1/16, 2), "
                      "triangle resize, %d px tiles with %d px overlap and tapered blending, logits "
-                     "interpolated bilinearly to the photo, class_bias %s, argmax"
+                     "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax"
                      % (manifest["working_scale"].get("longest_side") or 0, manifest["tile"]["size"],
                         manifest["tile"]["overlap"], manifest["output"].get("class_bias")),
         "wrinkles_javad71": score_wrinkles(root, classify, ov),

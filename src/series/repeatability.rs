@@ -13,19 +13,19 @@ use crate::report::NoiseFloor;
 ///
 /// From 24 synthetic series (48 re-captures) and 180 real photos warped and relit
 /// (`-- 24 80`, 2026-11-27, model skinseg 2.0.0, later sessions segmented under the baseline's
-/// light; scar metrics from the 25 scar close-ups, line metrics from the 80 wrinkled faces, skin
-/// metrics from all). Real photos dominate: the model finds little of real scars and wrinkles,
+/// light, logits interpolated with Catmull-Rom weights; scar metrics from the 25 scar
+/// close-ups, line metrics from the 80 wrinkled faces, skin metrics from all). Real photos dominate: the model finds little of real scars and wrinkles,
 /// so what it finds moves a lot between two views, and clinics photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
-    ("line_area_pct", 19.6, 0.0714),
-    ("line_length_px_per_mp", 18.5, 549.7),
-    ("line_count", 6.3, 1.0),
-    ("scar_area_pct", 0.0, 0.376),
-    ("scar_count", 22.2, 1.56),
-    ("roughness", 3.5, 0.0145),
+    ("line_area_pct", 50.0, 0.0385),
+    ("line_length_px_per_mp", 51.9, 239.2),
+    ("line_count", 10.0, 1.0),
+    ("scar_area_pct", 0.0, 0.381),
+    ("scar_count", 33.3, 0.668),
+    ("roughness", 3.7, 0.0132),
     ("redness_a", 0.0, 1.03),
-    ("redness_area_pct", 0.0, 0.97),
-    ("ita_deg", 0.0, 1.05),
+    ("redness_area_pct", 0.0, 1.00),
+    ("ita_deg", 0.0, 1.04),
 ];
 
 /// The noise floor of a metric, if measured. A metric in physical units is the same quantity
