@@ -8,11 +8,12 @@ fine-line area over the held-out set equals the true area (bisection). Scores in
 are then recomputed with the offsets (evaluate.py applies them). Held-out data only: the test
 fixtures are never used.
 
-Usage: python training/calibrate.py   (after export.py; part of retrain.sh)
+Usage: python training/calibrate.py [MODEL.onnx]   (after export.py; part of retrain.sh)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import MODELS_DIR, items, load_classes, load_index, load_rgb, normalise, pad_to_multiple, tiled_logits  # noqa: E402
 from evaluate import evaluate, session  # noqa: E402
 
-MANIFEST = MODELS_DIR / "skinseg-v1.json"
-ONNX = MODELS_DIR / "skinseg-v1.onnx"
-
-
 def main() -> None:
-    sess = session(ONNX)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("onnx", nargs="?", default=str(MODELS_DIR / "skinseg-v1.onnx"),
+                    help="the model; its manifest (same stem, .json) is updated")
+    onnx = Path(ap.parse_args().onnx)
+    manifest_path = onnx.with_suffix(".json")
+    sess = session(onnx)
     name = sess.get_inputs()[0].name
     logit_sets, truths = [], []
     for it in items(load_index(), "heldout"):
@@ -66,15 +68,15 @@ def main() -> None:
     true_line = sum(int((t == 1).sum()) for t in truths)
     print(f"fine-line logit offset {full_bias[1]}: predicted {predicted(1, full_bias)} px vs true "
           f"{true_line} px (uncalibrated {predicted(1, [0.0] * n_classes)} px)")
-    manifest = json.loads(MANIFEST.read_text())
+    manifest = json.loads(manifest_path.read_text())
     manifest["output"]["class_bias"] = full_bias
     # export.py wrote uncalibrated scores; a second calibration run keeps those
     manifest["scores"].setdefault("heldout_synthetic_uncalibrated", manifest["scores"]["heldout_synthetic"])
-    manifest["scores"]["heldout_synthetic"] = evaluate(ONNX, "heldout", class_bias=full_bias)
+    manifest["scores"]["heldout_synthetic"] = evaluate(onnx, "heldout", class_bias=full_bias)
     manifest.setdefault("training", {})["calibration"] = (
         "output.class_bias: fine-line logit offset chosen on the held-out set so that predicted "
         "fine-line area equals the true area (training/calibrate.py)")
-    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 if __name__ == "__main__":
