@@ -17,7 +17,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
 use crate::definitions::{
-    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, ClassMap, Homography, NON_SKIN_NAME, Rgb,
+    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Homography, NON_SKIN_NAME,
+    Rgb,
 };
 use crate::error::{Error, Result};
 
@@ -64,6 +65,12 @@ pub struct OutputSpec {
     /// when absent.
     #[serde(default)]
     pub class_bias: Option<Vec<f32>>,
+    /// Hysteresis for scars: a connected scar region is kept only if its (biased) scar logit
+    /// leads every other class's by at least this much somewhere; its weaker edge pixels are
+    /// kept with it. Regions without such a confident core take their runner-up class. Absent:
+    /// every scar pixel is kept.
+    #[serde(default)]
+    pub scar_core_margin: Option<f32>,
     /// Element type; only `float32` is supported. Absent means `float32`.
     #[serde(default)]
     pub dtype: Option<String>,
@@ -185,6 +192,13 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             m.output.classes.len()
         ));
     }
+    if let Some(margin) = m.output.scar_core_margin
+        && !(margin.is_finite() && margin >= 0.0)
+    {
+        return Err(format!(
+            "output scar_core_margin must be a finite logit margin ≥ 0, got {margin}"
+        ));
+    }
     let finite = m
         .input
         .mean
@@ -304,6 +318,16 @@ impl Model {
         &self.manifest.sha256
     }
 
+    /// The manifest's decision settings applied to the logits (class bias, scar core
+    /// margin), as text: with the checksum, what a cached class map depends on.
+    pub fn decision_key(&self) -> String {
+        let out = &self.manifest.output;
+        format!(
+            "class_bias {:?}|scar_core_margin {:?}",
+            out.class_bias, out.scar_core_margin
+        )
+    }
+
     /// Tile edge in pixels.
     pub fn tile_size(&self) -> usize {
         self.tile
@@ -401,6 +425,7 @@ impl Model {
             logits: &logits,
             codes: self.manifest.output.class_codes(),
             bias: self.manifest.output.class_bias.clone().unwrap_or_default(),
+            scar_core_margin: self.manifest.output.scar_core_margin,
             photo_size: (width, height),
         };
         let classes = if *photo_to_frame == Homography::IDENTITY {
@@ -979,6 +1004,8 @@ struct ClassScorer<'a> {
     codes: Vec<u8>,
     /// Added to each class's score before the argmax (`class_bias`).
     bias: Vec<f32>,
+    /// `output.scar_core_margin`: scar regions need a pixel this confident.
+    scar_core_margin: Option<f32>,
     /// Size of the photo the working image was resized from.
     photo_size: (u32, u32),
 }
@@ -987,7 +1014,8 @@ impl ClassScorer<'_> {
     /// The class map of `out_size`, `to_photo` placing each of its pixels in the photo (pixel
     /// centres at integer coordinates). Pixels placed outside the photo are background; the
     /// logits are interpolated between working pixel centres (Catmull-Rom, clamped at the
-    /// border) and the best class taken.
+    /// border) and the best class taken; with a scar core margin, scar regions that never lead
+    /// by it take their runner-up class ([`OutputSpec::scar_core_margin`]).
     ///
     /// Why cubic: a lesion's logit margin is curved (highest in its middle), and a bilinear
     /// blend of a curved margin falls below it between samples, so an off-grid frame (every
@@ -1009,33 +1037,57 @@ impl ClassScorer<'_> {
             return ClassMap::from_raw(out_w, out_h, out)
                 .unwrap_or_else(|| ClassMap::new(out_w, out_h));
         }
-        out.par_chunks_mut(out_w as usize)
-            .enumerate()
-            .for_each(|(y, row)| {
-                for (x, cell) in row.iter_mut().enumerate() {
-                    let Some((u, v)) = to_photo(x as f64, y as f64) else {
-                        continue;
-                    };
-                    // Inside the photo: the pixel whose centre is nearest lies in it.
-                    if !(u >= -0.5 && v >= -0.5 && u < pw - 0.5 && v < ph - 0.5) {
-                        continue;
-                    }
-                    let fx = ((u + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f64);
-                    let fy = ((v + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f64);
-                    let (xs, wx) = cubic_taps(fx, lw);
-                    let (ys, wy) = cubic_taps(fy, lh);
-                    *cell = best_class(&self.codes, &self.bias, |c| {
-                        let p = &logits.data[c * plane..(c + 1) * plane];
-                        let mut sum = 0.0f32;
-                        for (&yi, &wyi) in ys.iter().zip(&wy) {
-                            let r = &p[yi * lw..(yi + 1) * lw];
-                            let across: f32 = xs.iter().zip(&wx).map(|(&xi, &w)| r[xi] * w).sum();
-                            sum += wyi * across;
-                        }
-                        sum
-                    });
+        // With a scar core margin, per pixel: NOT_SCAR, or a scar pixel that is (CORE) or is
+        // not (EDGE) confident. An edge pixel holds its runner-up class until the hysteresis.
+        let fill_row = |y: usize, row: &mut [u8], mut states: Option<&mut [u8]>| {
+            for (x, cell) in row.iter_mut().enumerate() {
+                let Some((u, v)) = to_photo(x as f64, y as f64) else {
+                    continue;
+                };
+                // Inside the photo: the pixel whose centre is nearest lies in it.
+                if !(u >= -0.5 && v >= -0.5 && u < pw - 0.5 && v < ph - 0.5) {
+                    continue;
                 }
-            });
+                let fx = ((u + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f64);
+                let fy = ((v + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f64);
+                let (xs, wx) = cubic_taps(fx, lw);
+                let (ys, wy) = cubic_taps(fy, lh);
+                let ranked = ranked_classes(&self.codes, &self.bias, |c| {
+                    let p = &logits.data[c * plane..(c + 1) * plane];
+                    let mut sum = 0.0f32;
+                    for (&yi, &wyi) in ys.iter().zip(&wy) {
+                        let r = &p[yi * lw..(yi + 1) * lw];
+                        let across: f32 = xs.iter().zip(&wx).map(|(&xi, &w)| r[xi] * w).sum();
+                        sum += wyi * across;
+                    }
+                    sum
+                });
+                *cell = ranked.best;
+                if let (Some(states), Some(core)) = (states.as_deref_mut(), self.scar_core_margin)
+                    && ranked.best == CLASS_SCAR
+                {
+                    if ranked.lead >= core {
+                        states[x] = SCAR_CORE;
+                    } else {
+                        states[x] = SCAR_EDGE;
+                        *cell = ranked.runner_up;
+                    }
+                }
+            }
+        };
+        let width = out_w as usize;
+        if self.scar_core_margin.is_some() {
+            let mut states = vec![NOT_SCAR; out.len()];
+            out.par_chunks_mut(width)
+                .zip(states.par_chunks_mut(width))
+                .enumerate()
+                .for_each(|(y, (row, row_states))| fill_row(y, row, Some(row_states)));
+            grow_scar_cores(&mut out, &mut states, width);
+        } else {
+            out.par_chunks_mut(width)
+                .enumerate()
+                .for_each(|(y, row)| fill_row(y, row, None));
+        }
         ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
     }
 }
@@ -1056,23 +1108,64 @@ fn cubic_taps(f: f64, n: usize) -> ([usize; 4], [f32; 4]) {
     (idx, weights)
 }
 
-/// The class-map code of the model class with the largest biased score (`codes`: one per
-/// model class, [`OutputSpec::class_codes`]).
-fn best_class(codes: &[u8], bias: &[f32], score: impl Fn(usize) -> f32) -> u8 {
+const NOT_SCAR: u8 = 0;
+const SCAR_EDGE: u8 = 1;
+const SCAR_CORE: u8 = 2;
+
+/// The two best classes of a pixel, as class-map codes, and how far the best leads.
+struct Ranked {
+    best: u8,
+    runner_up: u8,
+    lead: f32,
+}
+
+/// Ranks the model classes by biased score (`codes`: one per model class,
+/// [`OutputSpec::class_codes`]). Ties go to the lower class.
+fn ranked_classes(codes: &[u8], bias: &[f32], score: impl Fn(usize) -> f32) -> Ranked {
     let mut best = (0usize, f32::NEG_INFINITY);
+    let mut second = (0usize, f32::NEG_INFINITY);
     for c in 0..codes.len() {
         let v = score(c) + bias.get(c).copied().unwrap_or(0.0);
         if v > best.1 {
+            second = best;
             best = (c, v);
+        } else if v > second.1 {
+            second = (c, v);
         }
     }
-    codes[best.0]
+    Ranked {
+        best: codes[best.0],
+        runner_up: codes[second.0],
+        lead: best.1 - second.1,
+    }
+}
+
+/// Hysteresis: every scar edge pixel 8-connected (through scar pixels) to a core becomes
+/// scar; the others keep the runner-up class already in `classes`.
+fn grow_scar_cores(classes: &mut [u8], state: &mut [u8], width: usize) {
+    let height = classes.len() / width;
+    let mut stack: Vec<usize> = (0..state.len())
+        .filter(|&i| state[i] == SCAR_CORE)
+        .collect();
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % width, i / width);
+        for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
+            for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
+                let n = ny * width + nx;
+                if state[n] == SCAR_EDGE {
+                    state[n] = SCAR_CORE;
+                    classes[n] = CLASS_SCAR;
+                    stack.push(n);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definitions::{CLASS_LINE, CLASS_SCAR};
+    use crate::definitions::CLASS_LINE;
 
     #[test]
     fn tiles_cover_with_overlap() {
@@ -1135,6 +1228,7 @@ mod tests {
             logits: &logits,
             codes: vec![0, 1, 2],
             bias: vec![],
+            scar_core_margin: None,
             photo_size: (16, 8),
         };
         let classes = scorer.classes((16, 8), |x, y| Some((x, y)));
@@ -1179,6 +1273,7 @@ mod tests {
             logits: &logits,
             codes: vec![0, CLASS_LINE],
             bias: vec![],
+            scar_core_margin: None,
             photo_size: (w as u32, h as u32),
         };
         for shift in [0.25, 0.5, 0.8] {
@@ -1207,12 +1302,90 @@ mod tests {
         }
     }
 
+    /// Two scar regions on a 40×12 frame: a confident one on the left (lead 6 at its centre,
+    /// tapering to 0.5 at its edge) and a faint one on the right (lead 2 at most) that a
+    /// fine-line logit trails. With a core margin of 4 the faint one takes its runner-up class,
+    /// the confident one keeps its faint edge; without a margin both stay scar.
+    #[test]
+    fn faint_scar_regions_without_a_confident_core_take_their_runner_up() {
+        let (w, h) = (40usize, 12usize);
+        let plane = w * h;
+        let mut data = vec![0.0f32; 3 * plane];
+        let blob = |cx: f64, peak: f64, x: usize, y: usize| {
+            let d = ((x as f64 - cx).powi(2) + (y as f64 - 6.0).powi(2)).sqrt();
+            (d <= 4.0).then(|| 0.5 + (peak - 0.5) * (1.0 - d / 4.0))
+        };
+        for y in 0..h {
+            for x in 0..w {
+                data[plane + y * w + x] = -1.0; // fine line trails background by 1
+                if let Some(lead) = blob(10.0, 6.0, x, y).or(blob(30.0, 2.0, x, y)) {
+                    data[2 * plane + y * w + x] = lead as f32;
+                    if x > 20 {
+                        data[plane + y * w + x] = 0.2; // the faint scar's runner-up: a line
+                    }
+                }
+            }
+        }
+        let logits = Logits {
+            classes: 3,
+            width: w as u32,
+            height: h as u32,
+            data,
+        };
+        let scar_px = |margin: Option<f32>| {
+            let scorer = ClassScorer {
+                logits: &logits,
+                codes: vec![0, CLASS_LINE, CLASS_SCAR],
+                bias: vec![],
+                scar_core_margin: margin,
+                photo_size: (w as u32, h as u32),
+            };
+            let classes = scorer.classes((w as u32, h as u32), |x, y| Some((x, y)));
+            let count = |x0: u32, x1: u32, code: u8| {
+                (x0..x1)
+                    .flat_map(|x| (0..h as u32).map(move |y| (x, y)))
+                    .filter(|&(x, y)| classes.get_pixel(x, y).0[0] == code)
+                    .count()
+            };
+            (
+                count(0, 20, CLASS_SCAR),
+                count(20, 40, CLASS_SCAR),
+                count(20, 40, CLASS_LINE),
+            )
+        };
+        let disc = (0..w)
+            .flat_map(|x| (0..h).map(move |y| (x, y)))
+            .filter(|&(x, y)| x < 20 && blob(10.0, 6.0, x, y).is_some())
+            .count();
+        assert_eq!(scar_px(None), (disc, disc, 0));
+        assert_eq!(scar_px(Some(4.0)), (disc, 0, disc));
+        // A margin above every lead removes both.
+        assert_eq!(scar_px(Some(7.0)), (0, 0, disc));
+    }
+
+    #[test]
+    fn a_negative_or_infinite_scar_core_margin_is_refused() {
+        let manifest_text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.json"),
+        )
+        .unwrap();
+        let manifest: Manifest = serde_json::from_str(&manifest_text).unwrap();
+        assert!(validate_manifest(&manifest).is_ok());
+        for bad in [-1.0, f32::INFINITY, f32::NAN] {
+            let mut m = manifest.clone();
+            m.output.scar_core_margin = Some(bad);
+            let reason = validate_manifest(&m).unwrap_err();
+            assert!(reason.contains("scar_core_margin"), "{reason}");
+        }
+    }
+
     fn output(classes: &[&str]) -> OutputSpec {
         OutputSpec {
             name: "logits".into(),
             kind: "logits".into(),
             classes: classes.iter().map(|c| c.to_string()).collect(),
             class_bias: None,
+            scar_core_margin: None,
             dtype: None,
         }
     }
@@ -1245,6 +1418,7 @@ mod tests {
             logits: &logits,
             codes,
             bias: vec![0.0, -1.0, 0.0, 0.0],
+            scar_core_margin: None,
             photo_size: (2, 1),
         };
         let classes = scorer.classes((2, 1), |x, y| Some((x, y)));

@@ -230,6 +230,32 @@ fn a_rerun_processes_nothing_and_a_changed_setting_recomputes_what_it_affects() 
     let fourth = outcome(&batch(&root, &out, &["--json", "--px-per-mm", "12"]));
     assert_eq!(fourth["photos_processed"], 1, "{fourth}");
     assert_eq!(fourth["series_unchanged"], 1);
+    let segmented = work("segment");
+
+    // The same network with another decision rule in its manifest (here no scar hysteresis):
+    // the checksum is unchanged, but every class map is made again.
+    let model_dir = dir.path().join("model");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    let onnx = model_dir.join("skinseg-v1.onnx");
+    let shipped = shipped_model();
+    std::fs::copy(&shipped, &onnx).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped.with_extension("json")).unwrap())
+            .unwrap();
+    manifest["output"]["scar_core_margin"] = serde_json::Value::Null;
+    std::fs::write(onnx.with_extension("json"), manifest.to_string()).unwrap();
+    let model_arg = onnx.display().to_string();
+    let fifth = outcome(&batch(
+        &root,
+        &out,
+        &["--json", "--px-per-mm", "12", "--model", &model_arg],
+    ));
+    assert_eq!(fifth["photos_processed"], 4, "{fifth}");
+    assert_eq!(work("segment"), segmented + 4);
+}
+
+fn shipped_model() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.onnx")
 }
 
 #[test]

@@ -8,7 +8,11 @@ fine-line area over the held-out set equals the true area (bisection). Scores in
 are then recomputed with the offsets (evaluate.py applies them). Held-out data only: the test
 fixtures are never used.
 
-Usage: python training/calibrate.py [MODEL.onnx]   (after export.py; part of retrain.sh)
+The manifest's `output.scar_core_margin` (scar hysteresis, chosen by hand: training/README.md,
+"Calibration") is kept and applied to the scores. `--scores-only` recomputes the held-out scores
+with the manifest's decision settings as they are, without refitting.
+
+Usage: python training/calibrate.py [MODEL.onnx] [--scores-only]   (after export.py; part of retrain.sh)
 """
 
 from __future__ import annotations
@@ -24,12 +28,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import MODELS_DIR, items, load_classes, load_index, load_rgb, normalise, pad_to_multiple, tiled_logits  # noqa: E402
 from evaluate import evaluate, session  # noqa: E402
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("onnx", nargs="?", default=str(MODELS_DIR / "skinseg-v1.onnx"),
                     help="the model; its manifest (same stem, .json) is updated")
-    onnx = Path(ap.parse_args().onnx)
+    ap.add_argument("--scores-only", action="store_true",
+                    help="only recompute scores.heldout_synthetic with the manifest's class_bias and scar_core_margin")
+    args = ap.parse_args()
+    onnx = Path(args.onnx)
     manifest_path = onnx.with_suffix(".json")
+    if args.scores_only:
+        manifest = json.loads(manifest_path.read_text())
+        out = manifest["output"]
+        manifest["scores"]["heldout_synthetic"] = evaluate(
+            onnx, "heldout", class_bias=out.get("class_bias"), scar_core_margin=out.get("scar_core_margin"))
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        return
     sess = session(onnx)
     name = sess.get_inputs()[0].name
     logit_sets, truths = [], []
@@ -72,7 +87,8 @@ def main() -> None:
     manifest["output"]["class_bias"] = full_bias
     # export.py wrote uncalibrated scores; a second calibration run keeps those
     manifest["scores"].setdefault("heldout_synthetic_uncalibrated", manifest["scores"]["heldout_synthetic"])
-    manifest["scores"]["heldout_synthetic"] = evaluate(onnx, "heldout", class_bias=full_bias)
+    manifest["scores"]["heldout_synthetic"] = evaluate(
+        onnx, "heldout", class_bias=full_bias, scar_core_margin=manifest["output"].get("scar_core_margin"))
     manifest.setdefault("training", {})["calibration"] = (
         "output.class_bias: fine-line logit offset chosen on the held-out set so that predicted "
         "fine-line area equals the true area (training/calibrate.py)")

@@ -24,6 +24,7 @@ REALDATA_DIR = REPO_DIR.parent / "shared" / "realdata"
 
 # `non_skin`: hair, eyes, lips, nostrils, clothes, background; skintrack measures skin only.
 CLASSES = ["background", "fine_line", "scar", "non_skin"]
+SCAR = CLASSES.index("scar")
 # Per-channel normalisation: value = (pixel / 255 - MEAN) / STD. Fixed numbers (not dataset
 # statistics) so that they are easy to copy into any runtime.
 MEAN = [0.5, 0.5, 0.5]
@@ -120,6 +121,31 @@ def tiled_logits(run_tile, x: np.ndarray, tile: int = TILE, overlap: int = OVERL
             acc[:, :, y0 : y0 + th, x0 : x0 + tw] += out
             cnt[:, :, y0 : y0 + th, x0 : x0 + tw] += 1.0
     return acc / cnt
+
+
+def decide_classes(scores: np.ndarray, codes: np.ndarray, scar_core_margin: float | None) -> np.ndarray:
+    """Class codes (HxW uint8) from biased CxHxW scores, as skintrack's segment::ClassScorer:
+    the argmax (ties to the lower class), mapped through `codes`; with `scar_core_margin`, a
+    scar region (8-connected) stays scar only if its scar score leads the runner-up by at least
+    that much somewhere (hysteresis), else it takes each pixel's runner-up class."""
+    from scipy import ndimage
+
+    if not scar_core_margin:
+        return codes[scores.argmax(0)]
+    order = np.argsort(-scores, axis=0, kind="stable")[:2]
+    ranked = codes[order]
+    top = np.take_along_axis(scores, order, 0)
+    best, lead = ranked[0], top[0] - top[1]
+    scar = best == SCAR
+    labels, n = ndimage.label(scar, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return best
+    confident = np.zeros(n + 1, bool)
+    confident[1:] = ndimage.maximum(lead, labels, np.arange(1, n + 1)) >= scar_core_margin
+    demote = scar & ~confident[labels]
+    best = best.copy()
+    best[demote] = ranked[1][demote]
+    return best
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int = MULTIPLE_OF) -> tuple[np.ndarray, int, int]:

@@ -12,8 +12,9 @@ Inference mirrors skintrack's Rust side (src/segment.rs) for a photo without a p
   with the edge; pixels past the border are mirrored; tile logits are blended with the same
   separable taper weight (min((d + 0.5) / overlap, 1), d = distance to the tile edge);
 - the blended logits are interpolated with Catmull-Rom weights (pixel centres aligned) to the
-  photo's size, `output.class_bias` is added and the argmax taken per pixel (as skintrack does: a smoother
-  map than a nearest-neighbour upsampling of the working class map).
+  photo's size, `output.class_bias` is added and the argmax taken per pixel (as skintrack
+  does: a smoother map than a nearest-neighbour upsampling of the working class map); scar
+  regions whose lead never reaches `output.scar_core_margin` take their runner-up class.
 The whole frame is measured (skintrack additionally trims a 6-px border from its region).
 
 Measurements (pixel counts pooled over the photos of a set unless said otherwise):
@@ -67,7 +68,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODELS_DIR, REALDATA_DIR, REPO_DIR, json_float, load_rgb, tile_origins  # noqa: E402
+from common import (MODELS_DIR, REALDATA_DIR, REPO_DIR, decide_classes, json_float, load_rgb,  # noqa: E402
+                    tile_origins)
 
 DEFAULT_REALDATA = REALDATA_DIR
 WRINKLES = "javad71_facial_wrinkle_boxes"
@@ -255,11 +257,13 @@ def load_manifest(onnx_path: Path) -> dict:
         return json.load(f)
 
 
-def model_classifier(onnx_path: Path, threads: int = 1) -> Classifier:
-    """A skintrack-equivalent classifier (onnxruntime) for the model and its manifest."""
+def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float | None = None) -> Classifier:
+    """A skintrack-equivalent classifier (onnxruntime) for the model and its manifest
+    (`scar_core_margin` overrides the manifest's, to try values)."""
     import onnxruntime as ort
 
     manifest = load_manifest(onnx_path)
+    core = manifest["output"].get("scar_core_margin") if scar_core_margin is None else scar_core_margin
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -275,8 +279,7 @@ def model_classifier(onnx_path: Path, threads: int = 1) -> Classifier:
         h, w = rgb.shape[:2]
         logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
         up = resize_logits(logits, w, h) + bias[:, None, None]
-        cls = codes[up.argmax(0)]
-        return cls
+        return decide_classes(up, codes, core)
 
     return classify
 
@@ -608,6 +611,8 @@ def main() -> None:
     ap.add_argument("--overlays-per-set", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-nasolabial", action="store_true")
+    ap.add_argument("--scar-core-margin", type=float,
+                    help="override the manifest's output.scar_core_margin (0: no hysteresis)")
     ap.add_argument("--write-manifest", action="store_true",
                     help="also store the scores as scores.real_photos in the model's manifest")
     a = ap.parse_args()
@@ -616,7 +621,7 @@ def main() -> None:
         return
     t0 = time.time()
     onnx = Path(a.onnx)
-    classify = model_classifier(onnx, a.threads)
+    classify = model_classifier(onnx, a.threads, a.scar_core_margin)
     ov = Overlays(a.overlays, a.overlays_per_set)
     manifest = load_manifest(onnx)
     out = {
@@ -624,9 +629,11 @@ def main() -> None:
         "sha256": manifest.get("sha256"),
         "inference": "skintrack without a physical scale: working factor clamp(%d / longest side, 1/16, 2), "
                      "triangle resize, %d px tiles with %d px overlap and tapered blending, logits "
-                     "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax"
+                     "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax, scar_core_margin %s"
                      % (manifest["working_scale"].get("longest_side") or 0, manifest["tile"]["size"],
-                        manifest["tile"]["overlap"], manifest["output"].get("class_bias")),
+                        manifest["tile"]["overlap"], manifest["output"].get("class_bias"),
+                        manifest["output"].get("scar_core_margin") if a.scar_core_margin is None
+                        else a.scar_core_margin),
         "wrinkles_javad71": score_wrinkles(root, classify, ov),
         "acne_acne04": score_acne(root, classify, ov),
         "scars_scarcare_atrophic": score_scars(root, classify, ov),

@@ -28,8 +28,8 @@ from PIL import Image
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (MODELS_DIR, OVERLAP, TILE, items, json_float, load_classes, load_index,  # noqa: E402
-                    load_rgb, normalise, pad_to_multiple, tiled_logits)
+from common import (MODELS_DIR, OVERLAP, TILE, decide_classes, items, json_float, load_classes,  # noqa: E402
+                    load_index, load_rgb, normalise, pad_to_multiple, tiled_logits)
 
 TOL_PX = 2.0
 # Codes of skintrack's look-alike maps (src/synth/clinical.rs LOOK_*).
@@ -50,9 +50,10 @@ def session(onnx_path: str | Path, threads: int = 2) -> ort.InferenceSession:
 
 
 def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
-            class_bias: list[float] | None = None) -> np.ndarray:
+            class_bias: list[float] | None = None, scar_core_margin: float | None = None) -> np.ndarray:
     """Class map (HxW uint8) of an RGB uint8 image by tiled inference; `class_bias` is added to
-    the logits before the argmax (the manifest's calibrated `output.class_bias`)."""
+    the logits before the argmax (the manifest's calibrated `output.class_bias`), and scar
+    regions without a core this confident are dropped (`output.scar_core_margin`)."""
     x, h, w = pad_to_multiple(normalise(rgb))
     name = sess.get_inputs()[0].name
 
@@ -62,7 +63,7 @@ def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overl
     logits = tiled_logits(run, x, tile, overlap)[0, :, :h, :w]
     if class_bias is not None:
         logits = logits + np.asarray(class_bias, np.float32)[:, None, None]
-    return logits.argmax(0).astype(np.uint8)
+    return decide_classes(logits, np.arange(logits.shape[0], dtype=np.uint8), scar_core_margin)
 
 
 class Counts:
@@ -139,7 +140,7 @@ class Counts:
 
 
 def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
-             class_bias: list[float] | None = None) -> dict:
+             class_bias: list[float] | None = None, scar_core_margin: float | None = None) -> dict:
     """Scores of the model on a split of the index, overall and by skin-tone group."""
     sess = session(onnx_path, threads)
     its = items(load_index(), split)
@@ -149,7 +150,7 @@ def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
     groups = {g: Counts() for g in ("light", "medium", "dark")}
     varieties = {v: Counts() for v in ("plain", "clinical")}
     for it in its:
-        pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias)
+        pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias, scar_core_margin=scar_core_margin)
         truth = load_classes(it["classes"])
         looks = load_codes(it["look_alikes"]) if it.get("look_alikes") else None
         one = Counts()

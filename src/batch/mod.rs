@@ -256,10 +256,11 @@ fn align_key(opts: &SeriesOptions) -> String {
 /// the model.
 fn settings_key(opts: &SeriesOptions, model: &Model) -> String {
     short_hash(&format!(
-        "{}|{opts:?}|{}|{}",
+        "{}|{opts:?}|{}|{}|{}",
         crate::VERSION,
         model.sha256(),
-        model.tile_size()
+        model.tile_size(),
+        model.decision_key()
     ))
 }
 
@@ -578,7 +579,12 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
                 || "identity".into(),
                 |a| homography_key(&a.later_to_baseline),
             );
-            let settings = format!("{}|{warp}|{}", ctx.align_key, series::SEGMENTATION_METHOD);
+            let settings = format!(
+                "{}|{warp}|{}|{}",
+                ctx.align_key,
+                series::SEGMENTATION_METHOD,
+                ctx.model.decision_key()
+            );
             let seg_key = db::SegmentKey {
                 photo_sha256: &sha,
                 baseline_sha256: &baseline_sha,
