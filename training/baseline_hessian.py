@@ -49,7 +49,7 @@ from skimage.filters import frangi, sato  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import MODELS_DIR, items, json_float, load_classes, load_index, load_rgb  # noqa: E402
-from eval_real import (Overlays, manifest_summary, realdata_dir, resize_planes, score_wrinkles,  # noqa: E402
+from eval_real import (Overlays, bilinear_taps, manifest_summary, realdata_dir, resize_separable, score_wrinkles,  # noqa: E402
                        to_working, write_manifest_scores)
 from evaluate import TOL_PX, Counts  # noqa: E402
 
@@ -211,7 +211,7 @@ def main() -> None:
         def classify(rgb: np.ndarray) -> np.ndarray:
             h, w = rgb.shape[:2]
             resp = ridge_response(to_working(rgb, manifest), cfg)
-            return (resize_planes(resp[None], w, h)[0] >= thr).astype(np.uint8)
+            return (resize_separable(resp[None], w, h, bilinear_taps)[0] >= thr).astype(np.uint8)
 
         ov = Overlays(a.overlays, a.overlays_per_set, prefix="hessian_")
         out["wrinkles_javad71"] = score_wrinkles(root, classify, ov)

@@ -193,61 +193,49 @@ def blended_logits(run_tile: Callable[[np.ndarray], np.ndarray], image: np.ndarr
     return acc / np.maximum(wsum, np.float32(1e-6))
 
 
-def resize_logits(planes: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """Catmull-Rom interpolation of CxHxW float planes to CxOUT_HxOUT_W with pixel centres
-    aligned and edges clamped (skintrack's segment::ClassScorer before the argmax)."""
+def catmull_rom_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output position (pixel centres aligned, edges clamped): 4 input indices and their
+    Catmull-Rom weights, as skintrack's segment::cubic_taps."""
+    f = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    i = np.floor(f)
+    t = (f - i).astype(np.float32)[:, None]
+    w = np.float32(0.5) * np.concatenate([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2,
+                                          -3 * t**3 + 4 * t**2 + t, t**3 - t**2], axis=1)
+    idx = np.clip(i[:, None].astype(np.int64) + np.arange(-1, 3), 0, n_in - 1)
+    return idx, w.astype(np.float32)
+
+
+def bilinear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output position (pixel centres aligned, edges clamped): 2 input indices and their
+    linear weights (positions in float32, as the classical baseline's scores were made)."""
+    s = np.float32(n_in / n_out)
+    f = np.clip((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * s - np.float32(0.5),
+                0, n_in - 1).astype(np.float32)
+    i0 = np.floor(f).astype(np.int64)
+    t = (f - i0).astype(np.float32)
+    return np.stack([i0, np.minimum(i0 + 1, n_in - 1)], axis=1), np.stack([1 - t, t], axis=1)
+
+
+def resize_separable(planes: np.ndarray, out_w: int, out_h: int,
+                     taps: Callable[[int, int], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """CxHxW float planes interpolated to CxOUT_HxOUT_W with a separable kernel whose per-axis
+    indices and weights `taps` gives (catmull_rom_taps: skintrack's segment::ClassScorer
+    before the argmax; bilinear_taps: the classical baseline's response map)."""
     c, lh, lw = planes.shape
     if (lw, lh) == (out_w, out_h):
         return planes
     planes = planes.astype(np.float32, copy=False)
-
-    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per output position: 4 clamped input indices and their Catmull-Rom weights."""
-        f = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-        i = np.floor(f)
-        t = (f - i).astype(np.float32)[:, None]
-        w = np.float32(0.5) * np.concatenate([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2,
-                                              -3 * t**3 + 4 * t**2 + t, t**3 - t**2], axis=1)
-        idx = np.clip(i[:, None].astype(np.int64) + np.arange(-1, 3), 0, n_in - 1)
-        return idx, w.astype(np.float32)
-
-    yi, wy = axis(out_h, lh)
-    xi, wx = axis(out_w, lw)
+    yi, wy = taps(out_h, lh)
+    xi, wx = taps(out_w, lw)
     out = np.empty((c, out_h, out_w), np.float32)
     for r in range(0, out_h, 256):  # row chunks keep large photos in bounds
         sl = slice(r, min(r + 256, out_h))
         acc = np.zeros((c, sl.stop - sl.start, out_w), np.float32)
-        for j in range(4):
+        for j in range(yi.shape[1]):
             rows = planes[:, yi[sl, j]]  # C x rows x lw
-            across = sum(rows[:, :, xi[:, k]] * wx[:, k] for k in range(4))
+            across = sum(rows[:, :, xi[:, k]] * wx[:, k] for k in range(xi.shape[1]))
             acc += across * wy[sl, j][None, :, None]
         out[:, sl] = acc
-    return out
-
-
-def resize_planes(planes: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """Bilinear interpolation of CxHxW float planes to CxOUT_HxOUT_W with pixel centres
-    aligned and edges clamped (the classical baseline's response map)."""
-    c, lh, lw = planes.shape
-    if (lw, lh) == (out_w, out_h):
-        return planes
-    planes = planes.astype(np.float32, copy=False)
-
-    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s = np.float32(n_in / n_out)
-        f = np.clip((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * s - np.float32(0.5),
-                    0, n_in - 1).astype(np.float32)
-        i0 = np.floor(f).astype(np.int64)
-        return i0, np.minimum(i0 + 1, n_in - 1), (f - i0).astype(np.float32)
-
-    y0, y1, wy = axis(out_h, lh)
-    x0, x1, wx = axis(out_w, lw)
-    out = np.empty((c, out_h, out_w), np.float32)
-    for r in range(0, out_h, 256):  # row chunks keep large photos in bounds
-        sl = slice(r, min(r + 256, out_h))
-        top = planes[:, y0[sl]][:, :, x0] * (1 - wx) + planes[:, y0[sl]][:, :, x1] * wx
-        bottom = planes[:, y1[sl]][:, :, x0] * (1 - wx) + planes[:, y1[sl]][:, :, x1] * wx
-        out[:, sl] = top * (1 - wy[sl, None]) + bottom * wy[sl, None]
     return out
 
 
@@ -278,7 +266,7 @@ def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float 
     def classify(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
         logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
-        up = resize_logits(logits, w, h) + bias[:, None, None]
+        up = resize_separable(logits, w, h, catmull_rom_taps) + bias[:, None, None]
         return decide_classes(up, codes, core)
 
     return classify
