@@ -590,6 +590,8 @@ pub fn measure_prepared(
             version: model.manifest.version.clone(),
             sha256: model.sha256().to_string(),
             file: load::file_name(&model.path),
+            class_bias: model.manifest.output.class_bias.clone(),
+            scar_core_margin: model.manifest.output.scar_core_margin,
         },
         series: name,
         scale: ScaleInfo {

@@ -43,6 +43,9 @@ fn track_measures_the_fixture_series_against_truth() {
         serde_json::to_value(&printed).unwrap(),
         serde_json::to_value(&report).unwrap()
     );
+    // The decision rule the shipped manifest applies to the logits is on record.
+    assert_eq!(report.model.scar_core_margin, Some(3.0));
+    assert_eq!(report.model.class_bias.as_ref().map(Vec::len), Some(4));
     assert_eq!(report.sessions.len(), truth.sessions.len());
     for (s, t) in report.sessions.iter().zip(&truth.sessions) {
         assert_eq!(s.input, t.photo, "sessions in date order, by file name");

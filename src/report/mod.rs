@@ -61,6 +61,12 @@ pub struct ModelInfo {
     pub sha256: String,
     /// File name of the ONNX model.
     pub file: String,
+    /// The manifest's decision settings applied to the logits (`output.class_bias`,
+    /// `output.scar_core_margin`): the same weights with another rule give other numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_bias: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scar_core_margin: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -137,6 +137,8 @@ fn fabricated(
             version: "0.1.0".to_string(),
             sha256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string(),
             file: "skinseg-tiny.onnx".to_string(),
+            class_bias: None,
+            scar_core_margin: None,
         },
         series: series.to_string(),
         scale: ScaleInfo {
