@@ -345,9 +345,10 @@ pub fn segment_session(
 }
 
 /// How [`segment_session`] makes a session's class map, for caches keyed by it: the photo
-/// relit to the baseline's exposure and white balance, classes from logits interpolated
-/// (Catmull-Rom) straight into the baseline frame.
-pub const SEGMENTATION_METHOD: &str = "baseline-light|logits-in-frame|catmull-rom";
+/// relit to the baseline's exposure and white balance, resampled to the working scale with
+/// Lanczos3 below a factor of 1.5, classes from logits interpolated (Catmull-Rom) straight
+/// into the baseline frame.
+pub const SEGMENTATION_METHOD: &str = "baseline-light|logits-in-frame|catmull-rom|lanczos3<1.5";
 
 /// A later photo, as taken, under the baseline's exposure and white balance: the per-channel
 /// gains [`measure::lighting::match_lighting`] fits on every co-located pixel of the two

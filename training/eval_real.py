@@ -7,7 +7,8 @@ scar masks for real photos, so the measurements are the weak ones the annotation
 Inference mirrors skintrack's Rust side (src/segment.rs) for a photo without a physical scale:
 - working factor = clamp(working_scale.longest_side / max(w, h), 1/16, 2); working size =
   round(w * factor) x round(h * factor) (half away from zero), resized with a re-implementation
-  of the image crate's Triangle filter (resize_triangle);
+  of the image crate's Lanczos3 filter below a factor of 1.5, its Triangle filter from 1.5 up
+  (resize_image; every real photo here is enlarged >= 1.56x, so Triangle);
 - the manifest's tile size / overlap; tiles start every size - overlap px, the last one flush
   with the edge; pixels past the border are mirrored; tile logits are blended with the same
   separable taper weight (min((d + 0.5) / overlap, 1), d = distance to the tile edge);
@@ -78,6 +79,7 @@ SCARS = "scarcare_scar_types/atrophic"
 NASOLABIAL = "wrinklearea3d_nasolabial_polygons"
 
 LINE, SCAR, NON_SKIN = 1, 2, 3  # skintrack's class-map codes (src/definitions.rs)
+SHARP_RESAMPLING_BELOW_FACTOR = 1.5  # skintrack's segment::SHARP_RESAMPLING_BELOW_FACTOR
 MIN_SCAR_PX = 40            # skintrack's default min_scar_px (src/measure/mod.rs)
 BOX_LABEL_FRAC = 0.25       # a box is "labelled scar/line" at >= this share of its pixels
 EIGHT = np.ones((3, 3), bool)
@@ -105,31 +107,57 @@ def working_factor(width: int, height: int, manifest: dict) -> float:
     return min(max(factor, 1.0 / 16.0), 2.0)
 
 
-def triangle_weights(n_in: int, n_out: int) -> np.ndarray:
-    """n_out x n_in float32 weights of the image crate's Triangle resampling along one axis
-    (image 0.25 imageops::sample: centre (o + 0.5) * ratio, support 1 widened by the ratio when
-    shrinking, weights normalised to sum 1)."""
+def triangle_kernel(x: np.ndarray) -> np.ndarray:
+    return np.maximum(np.float32(1.0) - np.abs(x), 0).astype(np.float32)
+
+
+def lanczos3_kernel(x: np.ndarray) -> np.ndarray:
+    """The image crate's lanczos3_kernel: sinc(x) sinc(x / 3) inside |x| < 3, in float32."""
+    x = x.astype(np.float32)
+
+    def sinc(t: np.ndarray) -> np.ndarray:
+        a = t * np.float32(math.pi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(t == 0, np.float32(1.0), np.sin(a) / a).astype(np.float32)
+
+    return np.where(np.abs(x) < 3, sinc(x) * sinc(x / np.float32(3.0)), np.float32(0.0)).astype(np.float32)
+
+
+# name -> (kernel, support): the image crate's FilterType::Triangle and ::Lanczos3.
+RESIZE_FILTERS = {"triangle": (triangle_kernel, 1.0), "lanczos3": (lanczos3_kernel, 3.0)}
+
+
+def filter_weights(n_in: int, n_out: int, name: str = "triangle") -> np.ndarray:
+    """n_out x n_in float32 weights of the image crate's resampling along one axis with filter
+    `name` (image 0.25 imageops::sample: centre (o + 0.5) * ratio, the support widened by the
+    ratio when shrinking, weights normalised to sum 1)."""
+    kernel, support = RESIZE_FILTERS[name]
     ratio = np.float32(n_in / n_out)
     sratio = max(np.float32(1.0), ratio)
-    support = np.float32(1.0) * sratio
+    support = np.float32(support) * sratio
     wts = np.zeros((n_out, n_in), np.float32)
     for o in range(n_out):
         centre = (np.float32(o) + np.float32(0.5)) * ratio
         left = min(max(int(math.floor(centre - support)), 0), n_in - 1)
         right = min(max(int(math.ceil(centre + support)), left + 1), n_in)
         i = np.arange(left, right, dtype=np.float32)
-        w = np.maximum(np.float32(1.0) - np.abs((i - (centre - np.float32(0.5))) / sratio), 0).astype(np.float32)
+        w = kernel((i - (centre - np.float32(0.5))) / sratio)
         wts[o, left:right] = w / w.sum(dtype=np.float32)
     return wts
 
 
-def resize_triangle(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """`image::imageops::resize(.., FilterType::Triangle)`: vertical pass into float, then the
+def triangle_weights(n_in: int, n_out: int) -> np.ndarray:
+    """filter_weights with the Triangle filter (training crops of real photos)."""
+    return filter_weights(n_in, n_out, "triangle")
+
+
+def resize_image(rgb: np.ndarray, out_w: int, out_h: int, name: str = "triangle") -> np.ndarray:
+    """`image::imageops::resize(.., FilterType::<name>)`: vertical pass into float, then the
     horizontal pass, clamped and rounded half away from zero to uint8."""
     h, w = rgb.shape[:2]
     if (out_w, out_h) == (w, h):
         return rgb
-    wv, wh = triangle_weights(h, out_h), triangle_weights(w, out_w).T
+    wv, wh = filter_weights(h, out_h, name), filter_weights(w, out_w, name).T
     out = np.empty((out_h, out_w, rgb.shape[2]), np.uint8)
     for c in range(rgb.shape[2]):
         t = (wv @ rgb[:, :, c].astype(np.float32)) @ wh
@@ -138,11 +166,12 @@ def resize_triangle(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
 
 def to_working(rgb: np.ndarray, manifest: dict) -> np.ndarray:
-    """The photo resampled to the model's working size, as skintrack does."""
+    """The photo resampled to the model's working size, as skintrack does: Lanczos3 below a
+    factor of SHARP_RESAMPLING_BELOW_FACTOR, Triangle from it up (segment::working_filter)."""
     h, w = rgb.shape[:2]
     f = working_factor(w, h, manifest)
     ww, wh = max(round_half_away(w * f), 1), max(round_half_away(h * f), 1)
-    return resize_triangle(rgb, ww, wh)
+    return resize_image(rgb, ww, wh, "lanczos3" if f < SHARP_RESAMPLING_BELOW_FACTOR else "triangle")
 
 
 def taper(tile: int, overlap: int) -> np.ndarray:

@@ -73,7 +73,8 @@ def load_real(real_dir: Path, limit: int = 0) -> tuple[list[np.ndarray], list[np
 class RealCropper:
     """256x256 (or jittered-size) crops of real photos at skintrack's working scale:
     factor clamp(LONGEST_SIDE / longest side, 1/16, 2), the image crate's Triangle resize
-    (eval_real.resize_triangle), computed exactly but only for the crop window (separable
+    (eval_real.resize_image; skintrack resamples photos enlarged >= 1.5x, as all of these are,
+    with Triangle too), computed exactly but only for the crop window (separable
     weights sliced to the window), rounded to uint8 like the full resize."""
 
     def __init__(self, photos: list[np.ndarray], labels: list[np.ndarray]):
