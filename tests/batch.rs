@@ -254,10 +254,6 @@ fn a_rerun_processes_nothing_and_a_changed_setting_recomputes_what_it_affects() 
     assert_eq!(work("segment"), segmented + 4);
 }
 
-fn shipped_model() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.onnx")
-}
-
 #[test]
 fn bad_manifests_are_refused_with_the_manifest_line_and_reason() {
     let dir = tempfile::tempdir().unwrap();

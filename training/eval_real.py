@@ -638,9 +638,10 @@ def main() -> None:
         return
     t0 = time.time()
     onnx = Path(a.onnx)
-    classify = model_classifier(onnx, a.threads, a.scar_core_margin)
-    ov = Overlays(a.overlays, a.overlays_per_set)
     manifest = load_manifest(onnx)
+    core = manifest["output"].get("scar_core_margin") if a.scar_core_margin is None else a.scar_core_margin
+    classify = model_classifier(onnx, a.threads, core)
+    ov = Overlays(a.overlays, a.overlays_per_set)
     out = {
         "model": onnx.name,
         "sha256": manifest.get("sha256"),
@@ -649,9 +650,7 @@ def main() -> None:
                      "%d px tiles with %d px overlap and tapered blending, logits "
                      "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax, scar_core_margin %s"
                      % (manifest["working_scale"].get("longest_side") or 0, manifest["tile"]["size"],
-                        manifest["tile"]["overlap"], manifest["output"].get("class_bias"),
-                        manifest["output"].get("scar_core_margin") if a.scar_core_margin is None
-                        else a.scar_core_margin),
+                        manifest["tile"]["overlap"], manifest["output"].get("class_bias"), core),
         "wrinkles_javad71": score_wrinkles(root, classify, ov),
         "acne_acne04": score_acne(root, classify, ov),
         "scars_scarcare_atrophic": score_scars(root, classify, ov),

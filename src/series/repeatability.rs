@@ -15,8 +15,9 @@ use crate::report::NoiseFloor;
 /// (`-- 24 80`, 2026-11-27, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
 /// working factor of 1.5, later sessions segmented under the baseline's light, logits
 /// interpolated with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line
-/// metrics from the 80 wrinkled faces, skin metrics from all). Real photos dominate: the model finds little of real scars and wrinkles, so what
-/// it finds moves a lot between two views, and clinics photograph real skin.
+/// metrics from the 80 wrinkled faces, skin metrics from all). Real photos dominate: the
+/// model finds little of real scars and wrinkles, so what it finds moves a lot between two
+/// views, and clinics photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
     ("line_area_pct", 43.0, 0.0405),
     ("line_length_px_per_mp", 11.5, 514.8),

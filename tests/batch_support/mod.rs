@@ -15,12 +15,14 @@ pub const HEIGHT: u32 = 300;
 /// Scale of the generated series.
 pub const PX_PER_MM: f64 = 10.0;
 
+/// The shipped model's ONNX file (its manifest beside it).
+pub fn shipped_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.onnx")
+}
+
 pub fn skintrack() -> Command {
     let mut cmd = Command::cargo_bin("skintrack").unwrap();
-    cmd.env(
-        "SKINTRACK_MODEL",
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/skinseg-v1.onnx"),
-    );
+    cmd.env("SKINTRACK_MODEL", shipped_model());
     cmd
 }
 
