@@ -143,6 +143,24 @@ impl Homography {
     }
 }
 
+/// The four sample indices (clamped to `0..n`) and Catmull-Rom weights for position `f`
+/// along an axis of `n` samples: exact at sample positions, and unlike a bilinear blend it
+/// keeps an edge's sharpness between them (interpolating logits and photos alike).
+pub fn catmull_rom_taps(f: f64, n: usize) -> ([usize; 4], [f32; 4]) {
+    let i = f.floor();
+    let t = (f - i) as f32;
+    let (t2, t3) = (t * t, t * t * t);
+    let weights = [
+        0.5 * (-t3 + 2.0 * t2 - t),
+        0.5 * (3.0 * t3 - 5.0 * t2 + 2.0),
+        0.5 * (-3.0 * t3 + 4.0 * t2 + t),
+        0.5 * (t3 - t2),
+    ];
+    let last = n as i64 - 1;
+    let idx = std::array::from_fn(|k| (i as i64 - 1 + k as i64).clamp(0, last) as usize);
+    (idx, weights)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

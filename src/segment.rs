@@ -18,7 +18,7 @@ use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
 use crate::definitions::{
     CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Homography, NON_SKIN_NAME,
-    Rgb,
+    Rgb, catmull_rom_taps,
 };
 use crate::error::{Error, Result};
 
@@ -1066,8 +1066,8 @@ impl ClassScorer<'_> {
                 }
                 let fx = ((u + 0.5) * sx - 0.5).clamp(0.0, (lw - 1) as f64);
                 let fy = ((v + 0.5) * sy - 0.5).clamp(0.0, (lh - 1) as f64);
-                let (xs, wx) = cubic_taps(fx, lw);
-                let (ys, wy) = cubic_taps(fy, lh);
+                let (xs, wx) = catmull_rom_taps(fx, lw);
+                let (ys, wy) = catmull_rom_taps(fy, lh);
                 let ranked = ranked_classes(&self.codes, &self.bias, |c| {
                     let p = &logits.data[c * plane..(c + 1) * plane];
                     let mut sum = 0.0f32;
@@ -1106,22 +1106,6 @@ impl ClassScorer<'_> {
         }
         ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
     }
-}
-
-/// The four sample indices (clamped to `0..n`) and Catmull-Rom weights for position `f`.
-fn cubic_taps(f: f64, n: usize) -> ([usize; 4], [f32; 4]) {
-    let i = f.floor();
-    let t = (f - i) as f32;
-    let (t2, t3) = (t * t, t * t * t);
-    let weights = [
-        0.5 * (-t3 + 2.0 * t2 - t),
-        0.5 * (3.0 * t3 - 5.0 * t2 + 2.0),
-        0.5 * (-3.0 * t3 + 4.0 * t2 + t),
-        0.5 * (t3 - t2),
-    ];
-    let last = n as i64 - 1;
-    let idx = std::array::from_fn(|k| (i as i64 - 1 + k as i64).clamp(0, last) as usize);
-    (idx, weights)
 }
 
 const NOT_SCAR: u8 = 0;

@@ -12,21 +12,21 @@ use crate::report::NoiseFloor;
 /// units take their scale-free twin's floor ([`noise_floor`]).
 ///
 /// From 24 synthetic series (48 re-captures) and 180 real photos warped and relit
-/// (`-- 24 80`, 2026-11-27, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
+/// (`-- 24 80`, 2026-11-28, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
 /// working factor of 1.5, later sessions segmented under the baseline's light, logits
-/// interpolated with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line
+/// interpolated and photos warped with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line
 /// metrics from the 80 wrinkled faces, skin metrics from all). Real photos dominate: the
 /// model finds little of real scars and wrinkles, so what it finds moves a lot between two
 /// views, and clinics photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
-    ("line_area_pct", 43.0, 0.0405),
-    ("line_length_px_per_mp", 11.5, 514.8),
-    ("line_count", 11.1, 1.001),
-    ("scar_area_pct", 0.0, 0.3175),
+    ("line_area_pct", 52.3, 0.0346),
+    ("line_length_px_per_mp", 11.5, 514.4),
+    ("line_count", 33.4, 0.666),
+    ("scar_area_pct", 0.0, 0.3228),
     ("scar_count", 0.0, 2.0),
-    ("roughness", 3.2, 0.0196),
-    ("redness_a", 0.0, 1.03),
-    ("redness_area_pct", 0.0, 1.01),
+    ("roughness", 3.4, 0.0131),
+    ("redness_a", 0.0, 1.09),
+    ("redness_area_pct", 0.0, 1.09),
     ("ita_deg", 0.0, 0.99),
 ];
 
