@@ -1,6 +1,7 @@
 //! Repeatability study: how far each metric moves between photos of an UNCHANGED area taken
 //! with a different pose, lighting, white balance, noise and JPEG compression. Prints the 95th
-//! percentile of the relative change per source, and the noise floor fitted on all of it:
+//! percentile of the relative change per source, how many re-captures read higher and lower
+//! than their baseline (a lopsided split is a bias), and the noise floor fitted on all of it:
 //! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
 //! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
 //!
@@ -26,7 +27,7 @@ use skintrack::segment::Model;
 use skintrack::series::{self, SeriesOptions, fit_noise_floor, p95};
 use skintrack::synth::{self, SynthOptions};
 
-/// Every metric's changes, per source (synthetic / real): (|change|, |reference|), in the
+/// Every metric's changes, per source (synthetic / real): (change, |reference|), in the
 /// scale-free unit (line density in px/MP; scar area in % only).
 type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 
@@ -117,14 +118,18 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "| metric | synthetic p95 |Δ%| (n) | real p95 |Δ%| (n) | floor: relative % | floor: absolute |"
+        "| metric | synthetic p95 of abs Δ% (n) | synthetic up / down | real p95 of abs Δ% (n) | real up / down | floor: relative % | floor: absolute |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let names: std::collections::BTreeSet<&String> = synthetic.keys().chain(real.keys()).collect();
     for name in names {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
-        let all: Vec<_> = values.iter().chain(&real_values).cloned().collect();
+        let all: Vec<_> = values
+            .iter()
+            .chain(&real_values)
+            .map(|&(d, r)| (d.abs(), r))
+            .collect();
         let (relative, absolute) = fit_noise_floor(
             &all,
             !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str()),
@@ -136,9 +141,11 @@ fn main() -> anyhow::Result<()> {
             )
         });
         println!(
-            "| {name} | {} | {} | {relative} | {absolute} |",
+            "| {name} | {} | {} | {} | {} | {relative} | {absolute} |",
             p95_rel(&values),
+            up_down(&values),
             p95_rel(&real_values),
+            up_down(&real_values),
         );
     }
     Ok(())
@@ -160,7 +167,7 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                 for v in &metric.values[1..] {
                     out.entry(name.to_string())
                         .or_default()
-                        .push((v.delta.abs() * per_unit, reference));
+                        .push((v.delta * per_unit, reference));
                 }
             }
             eprintln!("{label}: measured");
@@ -174,10 +181,19 @@ fn p95_rel(values: &[(f64, f64)]) -> String {
     let rel: Vec<f64> = values
         .iter()
         .filter(|(_, r)| *r > 0.0)
-        .map(|(d, r)| 100.0 * d / r)
+        .map(|(d, r)| 100.0 * d.abs() / r)
         .collect();
     let n = rel.len();
     format!("{} ({n})", fmt(p95(rel)))
+}
+
+/// How many re-captures read higher and how many lower than their baseline. Unchanged skin
+/// should split about evenly; a lopsided split is a bias (a step that treats the baseline
+/// and later sessions differently), which a p95 alone does not show.
+fn up_down(values: &[(f64, f64)]) -> String {
+    let up = values.iter().filter(|(d, _)| *d > 0.0).count();
+    let down = values.iter().filter(|(d, _)| *d < 0.0).count();
+    format!("{up} / {down}")
 }
 
 fn fmt(v: Option<f64>) -> String {
