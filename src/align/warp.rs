@@ -51,16 +51,16 @@ pub fn warp_to_baseline(
                     let mut across = [0.0f32; 3];
                     for (&xx, &wxx) in xs.iter().zip(&wx) {
                         let p = &line[xx * 3..xx * 3 + 3];
-                        for (a, &v) in across.iter_mut().zip(p) {
-                            *a += wxx * v as f32;
+                        for (sum, &sample) in across.iter_mut().zip(p) {
+                            *sum += wxx * sample as f32;
                         }
                     }
-                    for (v, a) in value.iter_mut().zip(across) {
-                        *v += wyy * a;
+                    for (total, sum) in value.iter_mut().zip(across) {
+                        *total += wyy * sum;
                     }
                 }
-                for (out, v) in row[x * 3..x * 3 + 3].iter_mut().zip(value) {
-                    *out = v.round().clamp(0.0, 255.0) as u8;
+                for (out, total) in row[x * 3..x * 3 + 3].iter_mut().zip(value) {
+                    *out = total.round().clamp(0.0, 255.0) as u8;
                 }
                 mrow[x] = MASK_ON;
             }
