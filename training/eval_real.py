@@ -646,10 +646,11 @@ def main() -> None:
         "model": onnx.name,
         "sha256": manifest.get("sha256"),
         "inference": "skintrack without a physical scale: working factor clamp(%d / longest side, 1/16, 2), "
-                     "Lanczos3 resize below a factor of 1.5 else Triangle, "
+                     "Lanczos3 resize below a factor of %g else Triangle, "
                      "%d px tiles with %d px overlap and tapered blending, logits "
                      "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax, scar_core_margin %s"
-                     % (manifest["working_scale"].get("longest_side") or 0, manifest["tile"]["size"],
+                     % (manifest["working_scale"].get("longest_side") or 0, SHARP_RESAMPLING_BELOW_FACTOR,
+                        manifest["tile"]["size"],
                         manifest["tile"]["overlap"], manifest["output"].get("class_bias"), core),
         "wrinkles_javad71": score_wrinkles(root, classify, ov),
         "acne_acne04": score_acne(root, classify, ov),

@@ -14,10 +14,10 @@ use crate::report::NoiseFloor;
 /// From 24 synthetic series (48 re-captures) and 180 real photos warped and relit
 /// (`-- 24 80`, 2026-11-28, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
 /// working factor of 1.5, later sessions segmented under the baseline's light, logits
-/// interpolated and photos warped with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line
-/// metrics from the 80 wrinkled faces, skin metrics from all). Real photos dominate: the
-/// model finds little of real scars and wrinkles, so what it finds moves a lot between two
-/// views, and clinics photograph real skin.
+/// interpolated and photos warped with Catmull-Rom weights; scar metrics from the 25 scar
+/// close-ups, line metrics from the 80 wrinkled faces, skin metrics from all). Real photos
+/// dominate: the model finds little of real scars and wrinkles, so what it finds moves a lot
+/// between two views, and clinics photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
     ("line_area_pct", 52.3, 0.0346),
     ("line_length_px_per_mp", 11.5, 514.4),
