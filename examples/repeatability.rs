@@ -31,6 +31,10 @@ use skintrack::synth::{self, SynthOptions};
 /// scale-free unit (line density in px/MP; scar area in % only).
 type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 
+/// Not a metric: per later session (fine-detail ratio against the baseline, roughness change
+/// in %), for the focus table.
+const FOCUS: &str = "focus: fine detail ratio";
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let synthetic_series: u64 = args.first().map_or(Ok(12), |a| a.parse())?;
@@ -121,7 +125,11 @@ fn main() -> anyhow::Result<()> {
         "| metric | synthetic p95 of abs Δ% (n) | synthetic up / down | real p95 of abs Δ% (n) | real up / down | floor: relative % | floor: absolute |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let names: std::collections::BTreeSet<&String> = synthetic.keys().chain(real.keys()).collect();
+    let names: std::collections::BTreeSet<&String> = synthetic
+        .keys()
+        .chain(real.keys())
+        .filter(|name| *name != FOCUS)
+        .collect();
     for name in names {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
@@ -148,7 +156,63 @@ fn main() -> anyhow::Result<()> {
             up_down(&real_values),
         );
     }
+    println!();
+    print_focus_table(&[("synthetic", &synthetic), ("real", &real)]);
     Ok(())
+}
+
+/// Per source: the spread of the later sessions' fine-detail ratio, how many fall outside
+/// [`skintrack::measure::FOCUS_RATIO_LIMITS`] (roughness marked not comparable), and the
+/// roughness p95 over all sessions, the comparable ones and the others, and the median
+/// roughness change of the softer, comparable and sharper ones (focus shows as a bias).
+fn print_focus_table(sources: &[(&str, &Changes)]) {
+    let (lo, hi) = skintrack::measure::FOCUS_RATIO_LIMITS;
+    println!(
+        "| source | fine-detail ratio p2.5 / p50 / p97.5 | outside {lo:.2}–{hi:.2} | roughness p95 of abs Δ%: all / comparable / outside | roughness median Δ% (n): softer / comparable / sharper |"
+    );
+    println!("|---|---|---|---|---|");
+    for (source, changes) in sources {
+        let pairs = changes.get(FOCUS).cloned().unwrap_or_default();
+        if pairs.is_empty() {
+            continue;
+        }
+        let mut ratios: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        let outside = ratios.iter().filter(|r| !(lo..=hi).contains(*r)).count();
+        let rough = |keep: &dyn Fn(f64) -> bool| {
+            let abs: Vec<f64> = pairs
+                .iter()
+                .filter(|p| keep(p.0))
+                .map(|p| p.1.abs())
+                .collect();
+            fmt(p95(abs))
+        };
+        let median_change = |keep: &dyn Fn(f64) -> bool| {
+            let mut changes: Vec<f64> = pairs.iter().filter(|p| keep(p.0)).map(|p| p.1).collect();
+            changes.sort_by(f64::total_cmp);
+            let n = changes.len();
+            let median = match n {
+                0 => "-".to_string(),
+                _ if n % 2 == 1 => format!("{:+.2}", changes[n / 2]),
+                _ => format!("{:+.2}", (changes[n / 2 - 1] + changes[n / 2]) / 2.0),
+            };
+            format!("{median} ({n})")
+        };
+        println!(
+            "| {source} | {:.3} / {:.3} / {:.3} | {outside} of {} | {} / {} / {} | {} / {} / {} |",
+            at(0.025),
+            at(0.5),
+            at(0.975),
+            ratios.len(),
+            rough(&|_| true),
+            rough(&|r| (lo..=hi).contains(&r)),
+            rough(&|r| !(lo..=hi).contains(&r)),
+            median_change(&|r| r < lo),
+            median_change(&|r| (lo..=hi).contains(&r)),
+            median_change(&|r| r > hi),
+        );
+    }
 }
 
 /// Measures a series of one unchanged area and records every later session's change against
@@ -169,6 +233,16 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                         .or_default()
                         .push((v.delta * per_unit, reference));
                 }
+            }
+            let roughness = run.report.metrics.iter().find(|m| m.name == "roughness");
+            for session in &run.report.sessions {
+                let (Some(focus), Some(roughness)) = (&session.focus, roughness) else {
+                    continue;
+                };
+                let change = roughness.values[session.index].delta_pct.unwrap_or(0.0);
+                out.entry(FOCUS.to_string())
+                    .or_default()
+                    .push((focus.fine_detail_ratio, change));
             }
             eprintln!("{label}: measured");
         }

@@ -15,10 +15,10 @@ use crate::definitions::{
 use crate::error::{Error, Result};
 use crate::inputs::SessionInput;
 use crate::load::{self, DateSource, LoadOptions, Photo};
-use crate::measure::{self, MeasureOptions};
+use crate::measure::{self, MeasureOptions, Metrics};
 use crate::report::{
-    AlignmentReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION, ScaleInfo,
-    SessionReport, SessionVisuals, StageTimings, TargetInfo, ToolInfo,
+    AlignmentReport, FocusReport, LightingReport, ModelInfo, RegionInfo, Report, SCHEMA_VERSION,
+    ScaleInfo, SessionReport, SessionVisuals, StageTimings, TargetInfo, ToolInfo,
 };
 use crate::segment::Model;
 
@@ -364,6 +364,14 @@ pub fn under_baseline_light(photo: &Rgb, baseline: &Rgb, later_to_baseline: &Hom
     gains.apply(photo)
 }
 
+fn focus_report(session: &Metrics, baseline: &Metrics) -> FocusReport {
+    let ratio = measure::fine_detail_ratio(session.fine_detail, baseline.fine_detail);
+    FocusReport {
+        fine_detail_ratio: ratio,
+        roughness_comparable: measure::focus_comparable(ratio),
+    }
+}
+
 /// Whether a photo's valid pixels carry no colour: nearly all (98 %) have their three
 /// channels within 10 levels of each other (JPEG leaves a little chroma noise in grey photos).
 fn is_black_and_white(image: &Rgb, valid: &Mask) -> bool {
@@ -574,6 +582,7 @@ pub fn measure_prepared(
             lighting: lighting[i].clone(),
             overlay: format!("overlay_s{i}.png"),
             redness_recovered: trend::redness_recovered(&metric_series, i),
+            focus: (i > 0).then(|| focus_report(&metrics[i], &metrics[0])),
         })
         .collect();
     let name = opts

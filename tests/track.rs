@@ -61,6 +61,37 @@ fn track_measures_the_fixture_series_against_truth() {
             .all(|s| s.alignment.as_ref().is_some_and(|a| a.status == "ok"))
     );
 
+    // Focus: session 2 was rendered with 0.79 px of defocus against the baseline's 0.04 px, the
+    // others within 0.22 px. Only session 2's roughness is marked as not comparable, as softer.
+    for (s, t) in report.sessions.iter().zip(&truth.sessions).skip(1) {
+        let focus = s
+            .focus
+            .as_ref()
+            .expect("a later session has a focus reading");
+        let blur = t.lighting.blur_sigma_px;
+        let base_blur = truth.sessions[0].lighting.blur_sigma_px;
+        eprintln!(
+            "session {}: blur {blur:.2} px vs {base_blur:.2}: fine detail {:.3}",
+            s.index, focus.fine_detail_ratio
+        );
+        let much_softer = blur * blur - base_blur * base_blur > 0.3;
+        assert_eq!(
+            focus.roughness_comparable, !much_softer,
+            "session {}",
+            s.index
+        );
+        if much_softer {
+            assert!(focus.fine_detail_ratio < 0.8, "{}", focus.fine_detail_ratio);
+        }
+    }
+    assert!(
+        !report.sessions[2]
+            .focus
+            .as_ref()
+            .unwrap()
+            .roughness_comparable
+    );
+
     // Areas: the lesions lie inside the common region, so region share × region = true area.
     let region_px = report.common_region.pixels as f64;
     let scar = metric(&report, "scar_area_pct");
@@ -198,6 +229,9 @@ fn the_same_photo_twice_is_zero_change() {
         }
     }
     assert_eq!(report.sessions[1].redness_recovered, Some(true));
+    let focus = report.sessions[1].focus.as_ref().unwrap();
+    assert_eq!(focus.fine_detail_ratio, 1.0);
+    assert!(focus.roughness_comparable);
 }
 
 /// A series.csv chooses the sessions, their dates (over the photos' own), the baseline's scale

@@ -28,6 +28,30 @@ pub const ROUGHNESS_SIGMAS_PX: (f64, f64) = (1.5, 8.0);
 pub const ROUGHNESS_SIGMAS_MM: (f64, f64) = (0.1, 1.0);
 /// The fine sigma is never below this many px (at low resolution 0.1 mm is under a pixel).
 const MIN_SIGMA_PX: f64 = 0.5;
+/// Band-pass Gaussian sigmas of `fine_detail`, in px whatever the scale: the finest detail the
+/// camera resolves, which focus and motion blur take away first. Skin texture itself lives in
+/// the coarser roughness band.
+pub const FINE_DETAIL_SIGMAS_PX: (f64, f64) = (0.7, 1.4);
+/// The range of one photo's `fine_detail` over another's in which their roughness compares.
+/// Outside it, focus moves roughness by about its noise floor: on synthetic re-captures of
+/// unchanged skin (defocus 0–0.8 px per photo) the softer ones read a median −2.8 % roughness,
+/// the sharper +2.9 %, those in range +1.6 % (README "Repeatability").
+pub const FOCUS_RATIO_LIMITS: (f64, f64) = (0.85, 1.0 / 0.85);
+
+/// `fine_detail` of a photo over a reference photo's (1 when the reference has none).
+pub fn fine_detail_ratio(fine_detail: f64, reference: f64) -> f64 {
+    if reference > 0.0 && fine_detail.is_finite() {
+        fine_detail / reference
+    } else {
+        1.0
+    }
+}
+
+/// Whether two photos whose fine detail has this ratio are sharp alike, so that their
+/// roughness compares ([`FOCUS_RATIO_LIMITS`]).
+pub fn focus_comparable(ratio: f64) -> bool {
+    (FOCUS_RATIO_LIMITS.0..=FOCUS_RATIO_LIMITS.1).contains(&ratio)
+}
 
 /// How to measure; see [`Default`] for the defaults.
 #[derive(Clone, Debug)]
@@ -100,13 +124,18 @@ pub struct Metrics {
     pub ita_deg: f64,
     /// Median a* over the region (the baseline's is the reference for `redness_area_pct`).
     pub a_median: f64,
+    /// Standard deviation of L* in the [`FINE_DETAIL_SIGMAS_PX`] band on the pixels
+    /// `roughness` reads: how sharp the photo is there. Compared with the baseline's, it says
+    /// whether a session's roughness is comparable (a softer photo reads smoother skin).
+    #[serde(default)]
+    pub fine_detail: f64,
 }
 
 impl Metrics {
     /// The metrics as `(name, value, unit)` with DESIGN.md names, e.g.
     /// `("line_length_mm_per_cm2", v, "mm/cm2")` or `("line_length_px_per_mp", v, "px/MP")`;
-    /// `scar_area_mm2` only with a scale. `region_px` and `a_median` are context, not metrics,
-    /// and are not listed.
+    /// `scar_area_mm2` only with a scale. `region_px`, `a_median` and `fine_detail` are
+    /// context, not metrics, and are not listed.
     pub fn named(&self) -> Vec<(&'static str, f64, &'static str)> {
         let length = if self.line_length_unit == "mm/cm2" {
             ("line_length_mm_per_cm2", self.line_length, "mm/cm2")
@@ -179,6 +208,7 @@ pub fn measure(
             redness_area_pct: 0.0,
             ita_deg: 0.0,
             a_median: 0.0,
+            fine_detail: 0.0,
         };
     }
     let region_f = region_px as f64;
@@ -260,7 +290,10 @@ pub fn measure(
         None => ROUGHNESS_SIGMAS_PX,
     };
     drop((class, in_region));
-    let roughness = roughness(l, &skin, sigmas);
+    let Texture {
+        roughness,
+        fine_detail,
+    } = texture(l, &skin, sigmas);
 
     Metrics {
         region_px,
@@ -276,15 +309,25 @@ pub fn measure(
         redness_area_pct: 100.0 * red_px / region_f,
         ita_deg,
         a_median,
+        fine_detail,
     }
 }
 
+/// Band-pass standard deviations of L* on plain skin.
+struct Texture {
+    /// In the roughness band.
+    roughness: f64,
+    /// In the [`FINE_DETAIL_SIGMAS_PX`] band.
+    fine_detail: f64,
+}
+
 /// Standard deviation of the difference of Gaussians (`sigmas` fine, coarse; px) of `l` over
-/// the skin mask eroded by [`ROUGHNESS_ERODE_PX`]. The blurs are normalised convolutions
-/// weighted by the skin mask, so lesions and pixels outside the region do not enter the
-/// band-pass at all; the erosion drops border pixels that may be part lesion. Takes `l` to
-/// weight it in place (one whole-frame plane less at the peak).
-fn roughness(l: Vec<f32>, skin: &Mask, sigmas: (f64, f64)) -> f64 {
+/// the skin mask eroded by [`ROUGHNESS_ERODE_PX`] (roughness), and the same in the fine-detail
+/// band. The blurs are normalised convolutions weighted by the skin mask, so lesions and
+/// pixels outside the region do not enter the band-pass at all; the erosion drops border
+/// pixels that may be part lesion. Takes `l` to weight it in place (one whole-frame plane less
+/// at the peak).
+fn texture(l: Vec<f32>, skin: &Mask, sigmas: (f64, f64)) -> Texture {
     let (w, h) = (skin.width() as usize, skin.height() as usize);
     let fine = sigmas.0.max(MIN_SIGMA_PX);
     let coarse = sigmas.1.max(2.0 * fine);
@@ -301,17 +344,27 @@ fn roughness(l: Vec<f32>, skin: &Mask, sigmas: (f64, f64)) -> f64 {
         }
         num
     };
-    let (f, c) = (smooth(fine), smooth(coarse));
-    drop(weighted);
     let eroded = imageproc::morphology::erode(skin, Norm::LInf, ROUGHNESS_ERODE_PX);
     let pick = if eroded.iter().any(|&v| v != 0) {
         &eroded
     } else {
         skin
     };
+    let band_std = |sigmas: (f64, f64)| {
+        let (f, c) = (smooth(sigmas.0), smooth(sigmas.1));
+        std_on(pick, |i| (f[i] - c[i]) as f64)
+    };
+    Texture {
+        roughness: band_std((fine, coarse)),
+        fine_detail: band_std(FINE_DETAIL_SIGMAS_PX),
+    }
+}
+
+/// Standard deviation of `value(i)` over the pixels `i` set in `mask` (0 with fewer than 2).
+fn std_on(mask: &Mask, value: impl Fn(usize) -> f64) -> f64 {
     let (mut sum, mut sum2, mut count) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, _) in pick.iter().enumerate().filter(|(_, v)| **v != 0) {
-        let d = (f[i] - c[i]) as f64;
+    for (i, _) in mask.iter().enumerate().filter(|(_, v)| **v != 0) {
+        let d = value(i);
         sum += d;
         sum2 += d * d;
         count += 1.0;

@@ -281,6 +281,54 @@ fn roughness_flat_textured_and_lesions_excluded() {
     );
 }
 
+/// Fine detail reads the finest band: a 4 px wave keeps 46 % of its amplitude there, and
+/// defocusing it (Gaussian, sigma 1 px, which keeps 29 % of a 4 px wave) scales the reading
+/// by that factor, far outside the range where roughness compares.
+#[test]
+fn fine_detail_follows_defocus() {
+    let (w, h) = (120, 100);
+    let region = full(w, h);
+    let opts = MeasureOptions::default();
+    let wave = |amplitude: f64| {
+        Rgb::from_fn(w, h, |x, _| {
+            let d = amplitude * (std::f64::consts::FRAC_PI_2 * x as f64).sin();
+            image::Rgb(SKIN.map(|v| (v as f64 + d).round().clamp(0.0, 255.0) as u8))
+        })
+    };
+    // Phase 0 samples the wave at 0, ±A: its std is A/√2 as for a continuous sine.
+    let sharp = measure(&wave(20.0), &ClassMap::new(w, h), &region, &opts, None);
+    let amplitude = (color::srgb_to_lab(SKIN.map(|v| v + 20))[0]
+        - color::srgb_to_lab(SKIN.map(|v| v - 20))[0])
+        / 2.0;
+    let band_gain = |sigma: f64| (-2.0 * (std::f64::consts::PI * sigma / 4.0).powi(2)).exp();
+    let want = (band_gain(0.7) - band_gain(1.4)) * amplitude / 2f64.sqrt();
+    assert!(
+        (sharp.fine_detail - want).abs() / want < 0.15,
+        "fine detail {} vs ~{want}",
+        sharp.fine_detail
+    );
+    let kept = band_gain(1.0);
+    let soft = measure(
+        &wave(20.0 * kept),
+        &ClassMap::new(w, h),
+        &region,
+        &opts,
+        None,
+    );
+    let ratio = fine_detail_ratio(soft.fine_detail, sharp.fine_detail);
+    assert!(
+        (ratio - kept).abs() / kept < 0.15,
+        "ratio {ratio} vs ~{kept}"
+    );
+    assert!(!focus_comparable(ratio) && !focus_comparable(1.0 / ratio));
+    assert!(focus_comparable(fine_detail_ratio(
+        sharp.fine_detail,
+        sharp.fine_detail
+    )));
+    // No reference detail (flat skin) gives no verdict against it: ratio 1.
+    assert_eq!(fine_detail_ratio(sharp.fine_detail, 0.0), 1.0);
+}
+
 #[test]
 fn empty_region_measures_zero() {
     let m = measure(

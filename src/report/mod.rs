@@ -135,6 +135,42 @@ pub struct SessionReport {
     /// within its noise floor of the baseline. `None` for the baseline.
     #[serde(default)]
     pub redness_recovered: Option<bool>,
+    /// How sharp this session's photo is against the baseline's, where roughness is read.
+    /// `None` for the baseline.
+    #[serde(default)]
+    pub focus: Option<FocusReport>,
+}
+
+impl Report {
+    /// Whether sessions `a` and `b` were photographed sharp alike, so that their roughness
+    /// compares ([`crate::measure::FOCUS_RATIO_LIMITS`]); true where a session has no focus
+    /// reading (reports written before skintrack measured focus).
+    pub fn roughness_comparable(&self, a: usize, b: usize) -> bool {
+        let ratio = |i: usize| {
+            if i == 0 {
+                return Some(1.0);
+            }
+            let session = self.sessions.iter().find(|s| s.index == i)?;
+            session.focus.as_ref().map(|f| f.fine_detail_ratio)
+        };
+        match (ratio(a), ratio(b)) {
+            (Some(x), Some(y)) => {
+                crate::measure::focus_comparable(crate::measure::fine_detail_ratio(x, y))
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A session's fine detail against the baseline's. Defocus, motion blur or a softer lens
+/// lowers roughness as surely as smoother skin does, so a session whose photo is much softer
+/// or sharper than the baseline's has a roughness that is not comparable with it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FocusReport {
+    /// The session's `fine_detail` over the baseline's (1: as sharp; below 1: softer).
+    pub fine_detail_ratio: f64,
+    /// The ratio lies within [`crate::measure::FOCUS_RATIO_LIMITS`], so roughness compares.
+    pub roughness_comparable: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -90,6 +90,7 @@ fn fabricated(
             }),
             overlay: format!("overlay_{i:02}.png"),
             redness_recovered: (i > 0).then_some(i == 2),
+            focus: None,
         })
         .collect();
     let floor = NoiseFloor {
