@@ -125,6 +125,8 @@ enum Reading {
     Worsened,
     /// Beyond noise on a context metric, or with no direction.
     Changed,
+    /// Roughness between two photos not sharp alike: focus, not skin, may explain the change.
+    FocusDiffers,
 }
 
 impl Reading {
@@ -140,6 +142,16 @@ impl Reading {
         }
     }
 
+    /// [`Reading::of`], except that a roughness change between photos that are not sharp alike
+    /// reads "focus differs" whatever its size: it may be focus, not skin.
+    fn of_pair(metric: &str, delta: f64, within_noise: Option<bool>, sharp_alike: bool) -> Reading {
+        match Reading::of(metric, delta, within_noise) {
+            Reading::Unmarked => Reading::Unmarked,
+            _ if metric == "roughness" && !sharp_alike => Reading::FocusDiffers,
+            reading => reading,
+        }
+    }
+
     fn class(self) -> &'static str {
         match self {
             Reading::Unmarked => "",
@@ -147,6 +159,7 @@ impl Reading {
             Reading::Improved => "better",
             Reading::Worsened => "worse",
             Reading::Changed => "changed",
+            Reading::FocusDiffers => "focus",
         }
     }
 
@@ -158,6 +171,7 @@ impl Reading {
             Reading::Improved => "improved",
             Reading::Worsened => "worsened",
             Reading::Changed => "changed",
+            Reading::FocusDiffers => "focus differs",
         };
         format!("<span class=\"mark {}\">{text}</span>", self.class())
     }
@@ -328,6 +342,11 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     values.insert("metrics_table", metrics_table(report));
     values.insert("charts", charts.concat());
     values.insert("alignment", alignment_table(report));
+    let (lo, hi) = crate::measure::FOCUS_RATIO_LIMITS;
+    values.insert(
+        "focus_limits",
+        format!("{}–{}×", format_number(lo), format_number(hi)),
+    );
     values.insert("timings", timings_table(report));
     values.insert(
         "tool",
@@ -489,7 +508,12 @@ fn glance(report: &Report) -> String {
         let Some(base) = metric.values.iter().find(|v| v.session == 0) else {
             continue;
         };
-        let reading = Reading::of(&metric.name, v.delta, v.within_noise);
+        let reading = Reading::of_pair(
+            &metric.name,
+            v.delta,
+            v.within_noise,
+            report.roughness_comparable(latest.index, 0),
+        );
         // Relative change, except where a ratio means nothing.
         let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
         let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
@@ -729,6 +753,17 @@ fn status_badge(s: &SessionReport, prefix: &str) -> String {
     }
 }
 
+/// "softer than the baseline" or "sharper than the baseline" when a session's photo is not
+/// as sharp as the baseline's, so its roughness does not compare with it.
+fn focus_text(s: &SessionReport) -> Option<&'static str> {
+    let focus = s.focus.as_ref().filter(|f| !f.roughness_comparable)?;
+    Some(if focus.fine_detail_ratio < 1.0 {
+        "softer than the baseline"
+    } else {
+        "sharper than the baseline"
+    })
+}
+
 /// "aligned through session k", when the session was aligned via a neighbour.
 fn via_text(s: &SessionReport) -> Option<String> {
     let k = s.alignment.as_ref()?.via_session?;
@@ -791,6 +826,16 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
         if let Some(via) = via_text(s) {
             let _ = write!(meta, "<span class=\"via\">{}</span>", escape(&via));
         }
+        if let Some(focus) = focus_text(s) {
+            let _ = write!(
+                meta,
+                "<span class=\"badge focus\" title=\"fine detail {} × the baseline's: \
+                 roughness does not compare\">{focus}</span>",
+                escape(&format_number(
+                    s.focus.as_ref().map_or(1.0, |f| f.fine_detail_ratio)
+                )),
+            );
+        }
         let _ = write!(
             html,
             "<article class=\"card session\" id=\"session-{index}\" data-session=\"{index}\">\
@@ -816,11 +861,12 @@ fn change_cell(
     delta: Option<f64>,
     pct: Option<f64>,
     within_noise: Option<bool>,
+    sharp_alike: bool,
 ) -> String {
     let Some(delta) = delta else {
         return "<td class=\"num muted\">—</td>".to_string();
     };
-    let reading = Reading::of(&metric.name, delta, within_noise);
+    let reading = Reading::of_pair(&metric.name, delta, within_noise, sharp_alike);
     let within_attr = within_noise.map_or_else(String::new, |w| format!(" data-within=\"{w}\""));
     let pct = pct.filter(|p| p.is_finite()).map_or_else(String::new, |p| {
         format!(
@@ -928,6 +974,7 @@ fn metrics_table(report: &Report) -> String {
             let session = report.sessions.iter().find(|s| s.index == v.session);
             let date = session.and_then(|s| s.date.clone()).unwrap_or_default();
             let base = v.session == 0;
+            let previous = row.checked_sub(1).map(|p| metric.values[p].session);
             let _ = write!(
                 html,
                 "<td class=\"nowrap\">{}<span class=\"sub\">{}</span></td><td class=\"num strong\">{}</td>",
@@ -942,6 +989,7 @@ fn metrics_table(report: &Report) -> String {
                 (!base).then_some(v.delta),
                 v.delta_pct,
                 v.within_noise,
+                report.roughness_comparable(v.session, 0),
             ));
             html.push_str(&change_cell(
                 metric,
@@ -950,6 +998,7 @@ fn metrics_table(report: &Report) -> String {
                 v.delta_prev,
                 v.delta_prev_pct,
                 v.within_noise_prev,
+                previous.is_none_or(|p| report.roughness_comparable(v.session, p)),
             ));
             if row == 0 {
                 html.push_str(&trend_cell(metric, rows));
@@ -1001,7 +1050,8 @@ fn alignment_table(report: &Report) -> String {
         "<table class=\"alignment\"><thead><tr><th>Session</th><th>Date</th><th>File</th>\
          <th>Status</th><th class=\"num\">Inliers / matches</th><th class=\"num\">RMS (px)</th>\
          <th class=\"num\">Overlap</th><th class=\"num\">Correlation</th>\
-         <th class=\"num\">Lighting gain R, G, B</th><th>Reason</th></tr></thead><tbody>",
+         <th class=\"num\">Lighting gain R, G, B</th><th class=\"num\">Fine detail vs baseline</th>\
+         <th>Reason</th></tr></thead><tbody>",
     );
     for s in &report.sessions {
         let cells: [String; 5] = match &s.alignment {
@@ -1040,6 +1090,20 @@ fn alignment_table(report: &Report) -> String {
         );
         for cell in cells[..4].iter().chain([&gain]) {
             let _ = write!(html, "<td class=\"num\">{}</td>", escape(cell));
+        }
+        match &s.focus {
+            Some(f) => {
+                let chip = focus_text(s).map_or_else(String::new, |text| {
+                    format!("<span class=\"mark focus\">{text}</span>")
+                });
+                let _ = write!(
+                    html,
+                    "<td class=\"num\" data-fine-detail=\"{}\">{}×{chip}</td>",
+                    f.fine_detail_ratio,
+                    escape(&format_number(f.fine_detail_ratio)),
+                );
+            }
+            None => html.push_str("<td class=\"num\">—</td>"),
         }
         let _ = write!(html, "<td class=\"reason\">{}</td></tr>", escape(&cells[4]));
     }

@@ -458,6 +458,50 @@ fn html_marks_noise_trends_recovery_and_sessions() {
     assert!(html.contains("87.50 % of the baseline photo"));
 }
 
+/// A roughness change between photos not sharp alike reads "focus differs", never improved
+/// or worsened; other metrics keep their marks, and the softer session says so on its card.
+#[test]
+fn html_marks_roughness_between_unequally_sharp_photos() {
+    let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
+    // Session 1 is much softer than the baseline; session 2 is as sharp as the baseline, so
+    // it compares with the baseline but not with session 1.
+    for (i, ratio) in [(1, 0.6), (2, 0.97)] {
+        report.sessions[i].focus = Some(FocusReport {
+            fine_detail_ratio: ratio,
+            roughness_comparable: crate::measure::focus_comparable(ratio),
+        });
+    }
+    let roughness = report
+        .metrics
+        .iter_mut()
+        .find(|m| m.name == "roughness")
+        .unwrap();
+    roughness.values[2].within_noise_prev = Some(false);
+    assert_eq!(
+        roughness.values[1].within_noise,
+        Some(false),
+        "beyond noise"
+    );
+    let html = html::render(&report, &visuals).unwrap();
+
+    let softer = change_cell(&html, "roughness", 1, "baseline");
+    assert!(
+        softer.contains(">focus differs<") && !softer.contains(">worsened<"),
+        "{softer}"
+    );
+    let against_softer = change_cell(&html, "roughness", 2, "previous");
+    assert!(
+        against_softer.contains(">focus differs<"),
+        "{against_softer}"
+    );
+    let alike = change_cell(&html, "roughness", 2, "baseline");
+    assert!(!alike.contains("focus differs"), "{alike}");
+    assert!(change_cell(&html, "scar_area_pct", 1, "baseline").contains(">improved<"));
+    assert_eq!(html.matches("class=\"badge focus\"").count(), 1);
+    assert!(html.contains(">softer than the baseline</span>"));
+    assert!(html.contains("data-fine-detail=\"0.6\""));
+}
+
 #[test]
 fn html_renders_missing_fields_as_nothing() {
     let (mut report, visuals) = fabricated("bare", 3, 32, 24);
