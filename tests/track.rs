@@ -91,6 +91,10 @@ fn track_measures_the_fixture_series_against_truth() {
             .unwrap()
             .roughness_comparable
     );
+    // ... and so its roughness stays out of the roughness trend, not out of the others.
+    let trend_sessions = |name: &str| metric(&report, name).trend.as_ref().unwrap().sessions;
+    assert_eq!(trend_sessions("roughness"), truth.sessions.len() - 1);
+    assert_eq!(trend_sessions("scar_area_pct"), truth.sessions.len());
 
     // Areas: the lesions lie inside the common region, so region share × region = true area.
     let region_px = report.common_region.pixels as f64;

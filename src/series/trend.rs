@@ -3,13 +3,15 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::measure::Metrics;
+use crate::measure::{self, Metrics};
 use crate::report::{MetricSeries, MetricValue, Trend};
 
 use super::repeatability;
 
 /// Per metric: its value at each session, the changes, their noise marking and the trend.
-/// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale.
+/// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale. The
+/// roughness trend leaves out sessions not as sharp as the baseline
+/// ([`crate::measure::focus_comparable`]): their roughness reads focus, not skin.
 pub fn metric_series(
     metrics: &[Metrics],
     dates: &[Option<NaiveDate>],
@@ -33,6 +35,15 @@ pub fn metric_series(
                 })
                 .collect();
             let floor = repeatability::noise_floor(name, px_per_mm, region_px);
+            let trend_dates: Vec<Option<NaiveDate>> = if name == "roughness" {
+                dates
+                    .iter()
+                    .zip(metrics)
+                    .map(|(date, m)| date.filter(|_| sharp_as_baseline(m, &metrics[0])))
+                    .collect()
+            } else {
+                dates.to_vec()
+            };
             let base = series[0];
             let values = series
                 .iter()
@@ -65,7 +76,7 @@ pub fn metric_series(
                 name: name.to_string(),
                 unit: unit.to_string(),
                 values,
-                trend: trend(&series, dates),
+                trend: trend(&series, &trend_dates),
                 noise_floor: floor,
             }
         })
@@ -78,6 +89,13 @@ pub fn redness_recovered(metrics: &[MetricSeries], session: usize) -> Option<boo
     (session > 0).then_some(())?;
     let redness = metrics.iter().find(|m| m.name == "redness_a")?;
     redness.values.get(session)?.within_noise
+}
+
+fn sharp_as_baseline(session: &Metrics, baseline: &Metrics) -> bool {
+    measure::focus_comparable(measure::fine_detail_ratio(
+        session.fine_detail,
+        baseline.fine_detail,
+    ))
 }
 
 fn pct(delta: f64, reference: f64) -> Option<f64> {
@@ -191,6 +209,44 @@ mod tests {
         dates[1] = None;
         assert!(trend(&[1.0, 2.0, 3.0], &dates).is_none());
         assert!(trend(&[1.0, 2.0, 3.0], &days(&[5, 5, 5])).is_none());
+    }
+
+    /// A session photographed softer than the baseline (fine detail 0.6×) reads smoother: its
+    /// roughness stays in the table but not in the trend, while every other metric's trend
+    /// keeps it.
+    #[test]
+    fn the_roughness_trend_leaves_out_sessions_not_as_sharp_as_the_baseline() {
+        let session = |roughness: f64, fine_detail: f64| Metrics {
+            region_px: 1000,
+            line_area_pct: 1.0,
+            line_length: 100.0,
+            line_length_unit: "px/MP".into(),
+            line_count: 3,
+            scar_area_pct: roughness,
+            scar_area_mm2: None,
+            scar_count: 2,
+            roughness,
+            redness_a: 12.0,
+            redness_area_pct: 5.0,
+            ita_deg: 30.0,
+            a_median: 12.0,
+            fine_detail,
+        };
+        // Roughness rises 0.1 per 30 days; session 2, soft, reads far lower.
+        let metrics = [
+            session(1.0, 2.0),
+            session(1.1, 2.0),
+            session(0.5, 1.2),
+            session(1.3, 1.9),
+        ];
+        let series = metric_series(&metrics, &days(&[0, 30, 60, 90]), None);
+        let by_name = |name: &str| series.iter().find(|m| m.name == name).unwrap();
+        let roughness = by_name("roughness");
+        let t = roughness.trend.as_ref().unwrap();
+        assert_eq!(t.sessions, 3);
+        assert!((t.slope_per_30_days - 0.1).abs() < 1e-9, "{t:?}");
+        assert_eq!(roughness.values[2].value, 0.5, "still reported");
+        assert_eq!(by_name("scar_area_pct").trend.as_ref().unwrap().sessions, 4);
     }
 
     use crate::report::NoiseFloor;
