@@ -25,6 +25,9 @@ const TREND: RGBColor = rgb(TREND_COLOUR);
 const BASELINE: RGBColor = RGBColor(148, 163, 184);
 const GRID: RGBColor = RGBColor(226, 232, 240);
 const TEXT: RGBColor = RGBColor(71, 85, 105);
+/// Roughness from a photo not as sharp as the baseline's (the report's "focus differs").
+pub const FOCUS_COLOUR: [u8; 3] = [180, 83, 9];
+const FOCUS: RGBColor = rgb(FOCUS_COLOUR);
 
 /// Where each session sits on the x axis, with its tick label and the axis title.
 /// Real time (days since the baseline) when every session has a date and the dates never go
@@ -100,11 +103,26 @@ fn trend_line(trend: &Trend, points: &[(f64, f64)], x0: f64, x1: f64) -> Option<
 pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, String> {
     let (xs, labels, x_title) = session_axis(report);
     let position = |session: usize| report.sessions.iter().position(|s| s.index == session);
-    let points: Vec<(f64, f64)> = metric
+    let shown: Vec<&super::MetricValue> = metric
         .values
         .iter()
-        .filter(|v| v.value.is_finite())
+        .filter(|v| v.value.is_finite() && position(v.session).is_some())
+        .collect();
+    let points: Vec<(f64, f64)> = shown
+        .iter()
         .filter_map(|v| position(v.session).map(|i| (xs[i], v.value)))
+        .collect();
+    // Roughness from a photo not as sharp as the baseline's reads focus, not skin: it is drawn
+    // apart and, as in the report's trend, left out of the trend line.
+    let sharp_alike: Vec<bool> = shown
+        .iter()
+        .map(|v| metric.name != "roughness" || report.roughness_comparable(v.session, 0))
+        .collect();
+    let trend_points: Vec<(f64, f64)> = points
+        .iter()
+        .zip(&sharp_alike)
+        .filter(|(_, alike)| **alike)
+        .map(|(p, _)| *p)
         .collect();
     let baseline = metric
         .values
@@ -121,7 +139,7 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         .trend
         .as_ref()
         .filter(|_| x_title == "capture date")
-        .and_then(|t| trend_line(t, &points, x_min, x_max));
+        .and_then(|t| trend_line(t, &trend_points, x_min, x_max));
     let (y_min, y_max) = span(
         points
             .iter()
@@ -206,16 +224,19 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
                 LINE.stroke_width(2),
             ))
             .map_err(|e| err(&e))?;
-        // Filled points: beyond noise (or unmarked); hollow: within noise of the baseline.
-        let within: Vec<bool> = metric
-            .values
-            .iter()
-            .filter(|v| v.value.is_finite())
-            .filter(|v| position(v.session).is_some())
-            .map(|v| v.within_noise == Some(true))
-            .collect();
+        // Filled points: beyond noise (or unmarked); hollow: within noise of the baseline;
+        // a cross: roughness from a photo not as sharp as the baseline's.
+        let within: Vec<bool> = shown.iter().map(|v| v.within_noise == Some(true)).collect();
+        let circles = || {
+            points
+                .iter()
+                .zip(&within)
+                .zip(&sharp_alike)
+                .filter(|(_, alike)| **alike)
+                .map(|((&p, &w), _)| (p, w))
+        };
         chart
-            .draw_series(points.iter().zip(&within).map(|(&p, &w)| {
+            .draw_series(circles().map(|(p, w)| {
                 if w {
                     Circle::new(p, 4, WHITE.filled())
                 } else {
@@ -225,11 +246,18 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
             .map_err(|e| err(&e))?;
         chart
             .draw_series(
+                circles()
+                    .filter(|(_, w)| *w)
+                    .map(|(p, _)| Circle::new(p, 4, LINE.stroke_width(2))),
+            )
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(
                 points
                     .iter()
-                    .zip(&within)
-                    .filter(|(_, w)| **w)
-                    .map(|(&p, _)| Circle::new(p, 4, LINE.stroke_width(2))),
+                    .zip(&sharp_alike)
+                    .filter(|(_, alike)| !**alike)
+                    .map(|(&p, _)| Cross::new(p, 5, FOCUS.stroke_width(2))),
             )
             .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;

@@ -371,6 +371,23 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
+    // Only where a chart draws one: roughness from a photo not as sharp as the baseline's.
+    let any_focus_differs = report
+        .sessions
+        .iter()
+        .any(|s| !report.roughness_comparable(s.index, 0));
+    values.insert(
+        "chart_focus_legend",
+        if any_focus_differs {
+            format!(
+                "<span><span class=\"swatch cross\" style=\"color:{}\">✕</span>roughness from a \
+                 photo not as sharp as the baseline (left out of its trend)</span>",
+                css_colour(chart::FOCUS_COLOUR)
+            )
+        } else {
+            String::new()
+        },
+    );
     fill(TEMPLATE, &values)
 }
 

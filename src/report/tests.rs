@@ -500,6 +500,13 @@ fn html_marks_roughness_between_unequally_sharp_photos() {
     assert_eq!(html.matches("class=\"badge focus\"").count(), 1);
     assert!(html.contains(">softer than the baseline</span>"));
     assert!(html.contains("data-fine-detail=\"0.6\""));
+    // Its roughness point is a cross in the chart (two strokes), explained in the legend.
+    let cross = "stroke=\"#B45309\" stroke-width=\"2\"";
+    assert_eq!(html.matches(cross).count(), 2);
+    assert!(html.contains("left out of its trend"));
+    let (sharp, _) = fabricated("cheek", 3, 48, 32);
+    let page = html::render(&sharp, &visuals).unwrap();
+    assert!(!page.contains(cross) && !page.contains("left out of its trend"));
 }
 
 #[test]
