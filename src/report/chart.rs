@@ -25,7 +25,7 @@ const TREND: RGBColor = rgb(TREND_COLOUR);
 const BASELINE: RGBColor = RGBColor(148, 163, 184);
 const GRID: RGBColor = RGBColor(226, 232, 240);
 const TEXT: RGBColor = RGBColor(71, 85, 105);
-/// Roughness from a photo not as sharp as the baseline's (the report's "focus differs").
+/// Roughness from a photo whose focus differs from the baseline's ("focus differs").
 pub const FOCUS_COLOUR: [u8; 3] = [180, 83, 9];
 const FOCUS: RGBColor = rgb(FOCUS_COLOUR);
 
@@ -112,8 +112,8 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         .iter()
         .filter_map(|v| position(v.session).map(|i| (xs[i], v.value)))
         .collect();
-    // Roughness from a photo not as sharp as the baseline's reads focus, not skin: it is drawn
-    // apart and, as in the report's trend, left out of the trend line.
+    // Roughness from a photo whose focus differs from the baseline's reads focus, not skin: it
+    // is drawn apart and, as in the report's trend, left out of the trend line.
     let sharp_alike: Vec<bool> = shown
         .iter()
         .map(|v| metric.name != "roughness" || report.roughness_comparable(v.session, 0))
@@ -225,7 +225,7 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
             ))
             .map_err(|e| err(&e))?;
         // Filled points: beyond noise (or unmarked); hollow: within noise of the baseline;
-        // a cross: roughness from a photo not as sharp as the baseline's.
+        // a cross: roughness from a photo whose focus differs from the baseline's.
         let within: Vec<bool> = shown.iter().map(|v| v.within_noise == Some(true)).collect();
         let circles = || {
             points

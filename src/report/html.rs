@@ -371,7 +371,8 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
-    // Only where a chart draws one: roughness from a photo not as sharp as the baseline's.
+    // Only where a chart draws one: roughness from a photo whose focus differs from the
+    // baseline's.
     let any_focus_differs = report
         .sessions
         .iter()
@@ -381,7 +382,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
         if any_focus_differs {
             format!(
                 "<span><span class=\"swatch cross\" style=\"color:{}\">✕</span>roughness from a \
-                 photo not as sharp as the baseline (left out of its trend)</span>",
+                 photo whose focus differs from the baseline's (left out of its trend)</span>",
                 css_colour(chart::FOCUS_COLOUR)
             )
         } else {
@@ -771,7 +772,7 @@ fn status_badge(s: &SessionReport, prefix: &str) -> String {
 }
 
 /// "softer than the baseline" or "sharper than the baseline" when a session's photo is not
-/// as sharp as the baseline's, so its roughness does not compare with it.
+/// sharp alike with the baseline's, so its roughness does not compare with it.
 fn focus_text(s: &SessionReport) -> Option<&'static str> {
     let focus = s.focus.as_ref().filter(|f| !f.roughness_comparable)?;
     Some(if focus.fine_detail_ratio < 1.0 {

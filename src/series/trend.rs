@@ -10,7 +10,7 @@ use super::repeatability;
 
 /// Per metric: its value at each session, the changes, their noise marking and the trend.
 /// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale. The
-/// roughness trend leaves out sessions not as sharp as the baseline
+/// roughness trend leaves out sessions whose focus differs from the baseline's
 /// ([`crate::measure::focus_comparable`]): their roughness reads focus, not skin.
 pub fn metric_series(
     metrics: &[Metrics],
