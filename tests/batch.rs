@@ -154,6 +154,17 @@ fn a_clinic_tree_is_processed_and_broken_inputs_are_recorded_with_reasons() {
         p1f[col("scar_area_pct_delta")].parse::<f64>().unwrap(),
         last.delta
     );
+    // The last session's focus against the baseline, as its report says.
+    for record in &records {
+        let key = format!("{}/{}", &record[col("patient")], &record[col("area")]);
+        let last = report(&out.join(&key).join("report.json"))
+            .sessions
+            .last()
+            .and_then(|s| s.focus.clone())
+            .map(|f| f.roughness_comparable.to_string())
+            .unwrap_or_default();
+        assert_eq!(&record[col("roughness_focus_comparable")], last, "{key}");
+    }
     let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
     assert!(html.contains("href=\"p01/forehead/report.html\""));
     assert!(html.contains("notes.jpg") && html.contains("empty file (0 bytes)"));

@@ -10,7 +10,8 @@
 //!   its quality. `segmentations`: per (photo, baseline, settings, model sha256, scale): the class
 //!   map in the baseline frame, as PNG.
 //! - `metrics`: per series × session × metric: value, unit, change against baseline and
-//!   whether it is within the metric's noise floor.
+//!   whether it is within the metric's noise floor; and per later session a context row
+//!   [`FINE_DETAIL_RATIO`] (its focus against the baseline's).
 //! - `work`: one row each time a photo was aligned or segmented (which run did the work).
 
 use std::path::Path;
@@ -27,6 +28,9 @@ pub const DB_FILE: &str = "skintrack.db";
 
 /// Bumped when a table changes; an older file is refused rather than misread.
 pub const DB_SCHEMA_VERSION: i64 = 1;
+/// A `metrics` row that is context, not a metric: a later session's fine detail over the
+/// baseline's (report.json's `focus.fine_detail_ratio`; unit `ratio`, no change columns).
+pub const FINE_DETAIL_RATIO: &str = "fine_detail_ratio";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -515,6 +519,24 @@ impl Db {
                     )
                     .map_err(|e| self.fail(e))?;
                 }
+            }
+            for session in &report.sessions {
+                let Some(focus) = &session.focus else {
+                    continue;
+                };
+                tx.execute(
+                    "INSERT INTO metrics (series_key, session, photo, date, metric, value, unit) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ratio')",
+                    params![
+                        row.key,
+                        session.index as i64,
+                        photos.get(session.index).cloned().unwrap_or_default(),
+                        session.date,
+                        FINE_DETAIL_RATIO,
+                        finite(focus.fine_detail_ratio),
+                    ],
+                )
+                .map_err(|e| self.fail(e))?;
             }
             for (i, photo) in photos.iter().enumerate() {
                 tx.execute(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
-use super::db::Db;
+use super::db::{Db, FINE_DETAIL_RATIO};
 use crate::error::{Error, Result};
 use crate::report::{escape, write_atomic};
 
@@ -42,6 +42,9 @@ pub struct SeriesSummary {
     pub error: Option<String>,
     /// Per main metric: (unit, baseline value, last value, delta, delta %).
     pub metrics: Vec<Option<MetricChange>>,
+    /// Whether the last session's photo is sharp alike with the baseline's, so that its
+    /// roughness compares (`None`: no later session, or measured before skintrack read focus).
+    pub roughness_comparable: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -95,6 +98,7 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
                     error: r.get(9)?,
                     failed_inputs: r.get(10)?,
                     metrics: Vec::new(),
+                    roughness_comparable: None,
                 },
             ))
         })
@@ -109,8 +113,21 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
              ORDER BY m.session DESC LIMIT 1",
         )
         .map_err(fail)?;
+    let mut focus_stmt = conn
+        .prepare(
+            "SELECT value FROM metrics WHERE series_key = ?1 AND metric = ?2 \
+             ORDER BY session DESC LIMIT 1",
+        )
+        .map_err(fail)?;
     let mut out = Vec::with_capacity(rows.len());
     for (key, mut row) in rows {
+        row.roughness_comparable = focus_stmt
+            .query_row(params![key, FINE_DETAIL_RATIO], |r| {
+                r.get::<_, Option<f64>>(0)
+            })
+            .ok()
+            .flatten()
+            .map(crate::measure::focus_comparable);
         for name in MAIN_METRICS {
             // Line length is named by its unit: per cm² with a scale, per megapixel without.
             let (a, b) = match name {
@@ -202,6 +219,7 @@ fn csv_header() -> Vec<String> {
             header.push(format!("{m}_{part}"));
         }
     }
+    header.push("roughness_focus_comparable".into());
     header
 }
 
@@ -246,6 +264,11 @@ fn render_csv(rows: &[SeriesSummary], csv_path: &Path) -> Result<Vec<u8>> {
                 None => record.extend(std::iter::repeat_n(String::new(), 6)),
             }
         }
+        record.push(
+            row.roughness_comparable
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        );
         w.write_record(&record).map_err(|e| fail(e.to_string()))?;
     }
     w.into_inner().map_err(|e| fail(e.to_string()))
@@ -263,7 +286,9 @@ fn url_segment(text: &str) -> String {
         .collect()
 }
 
-fn fmt_change(m: &Option<MetricChange>) -> String {
+/// A main metric's change since baseline for summary.html; `sharp_alike` false marks a
+/// roughness change between photos whose focus differs ("focus differs", not "within noise").
+fn fmt_change(m: &Option<MetricChange>, sharp_alike: bool) -> String {
     match m {
         Some(MetricChange {
             delta: Some(d),
@@ -275,7 +300,9 @@ fn fmt_change(m: &Option<MetricChange>) -> String {
                 Some(p) => format!("{d:+.3} ({p:+.1}%)"),
                 None => format!("{d:+.3}"),
             };
-            if *within_noise == Some(true) {
+            if !sharp_alike {
+                format!("{change}, focus differs")
+            } else if *within_noise == Some(true) {
                 format!("{change}, within noise")
             } else {
                 change
@@ -320,10 +347,11 @@ fn render_html(rows: &[SeriesSummary], failed: &[FailedInput]) -> String {
             escape(row.last_date.as_deref().unwrap_or("?")),
             row.failed_inputs
         ));
-        for m in &row.metrics {
+        for (m, name) in row.metrics.iter().zip(MAIN_METRICS) {
+            let sharp_alike = name != "roughness" || row.roughness_comparable != Some(false);
             body.push_str(&format!(
                 "<td class=\"num\">{}</td>",
-                escape(&fmt_change(m))
+                escape(&fmt_change(m, sharp_alike))
             ));
         }
         body.push_str("</tr>\n");
@@ -423,5 +451,40 @@ mod tests {
             .position(|h| *h == "scar_area_pct_delta_pct")
             .unwrap();
         assert_eq!(values[at], "-25");
+        assert_eq!(header.last(), Some(&"roughness_focus_comparable"));
+        assert_eq!(values.last(), Some(&""), "not known");
+    }
+
+    /// The last session's photo is softer than the baseline's: its roughness change reads
+    /// "focus differs" (never "within noise"); the other metrics keep their reading.
+    #[test]
+    fn roughness_between_unequally_sharp_photos_reads_focus_differs() {
+        let change = MetricChange {
+            unit: "%".into(),
+            baseline: Some(2.0),
+            last: Some(1.9),
+            delta: Some(-0.1),
+            delta_pct: Some(-5.0),
+            within_noise: Some(true),
+        };
+        let mut row = SeriesSummary {
+            patient: "p".into(),
+            area: "a".into(),
+            status: "ok".into(),
+            sessions: 2,
+            metrics: vec![Some(change); MAIN_METRICS.len()],
+            roughness_comparable: Some(false),
+            ..Default::default()
+        };
+        let html = render_html(std::slice::from_ref(&row), &[]);
+        assert_eq!(html.matches("focus differs").count(), 1, "{html}");
+        assert_eq!(html.matches("within noise").count(), MAIN_METRICS.len() - 1);
+        let csv =
+            String::from_utf8(render_csv(std::slice::from_ref(&row), Path::new("s.csv")).unwrap())
+                .unwrap();
+        assert!(csv.lines().nth(1).unwrap().ends_with(",false"), "{csv}");
+        row.roughness_comparable = Some(true);
+        let html = render_html(&[row], &[]);
+        assert!(!html.contains("focus differs"));
     }
 }
