@@ -36,6 +36,9 @@ from train import RUNS_DIR  # noqa: E402
 ALLOWED_OPS = {"Conv", "ConvTranspose", "Relu", "Add", "Concat", "MaxPool", "Resize"}
 TOLERANCE = 1e-4
 REF_SIZE = 64
+# Scar hysteresis (output.scar_core_margin): a scar region is kept only where its scar logit
+# leads the runner-up class by this much somewhere (training/README.md, "Calibration").
+SCAR_CORE_MARGIN = 3.0
 RETRAIN_COMMAND = "bash training/retrain.sh"
 
 
@@ -167,7 +170,10 @@ def main() -> None:
         "bytes": size,
         "input": {"name": "input", "layout": "NCHW", "color": "RGB", "value_range": [0, 1],
                   "mean": MEAN, "std": STD, "dtype": "float32"},
-        "output": {"name": "logits", "kind": "logits", "classes": CLASSES, "dtype": "float32"},
+        # scar hysteresis is a decision setting chosen by hand (README "Calibration"): written
+        # here so that a retrain keeps it; calibrate.py scores with it
+        "output": {"name": "logits", "kind": "logits", "classes": CLASSES, "dtype": "float32",
+                   "scar_core_margin": SCAR_CORE_MARGIN},
         "tile": {"size": TILE, "overlap": OVERLAP, "multiple_of": MULTIPLE_OF},
         "working_scale": {"px_per_mm": PX_PER_MM, "longest_side": LONGEST_SIDE},
         "training": {
@@ -192,10 +198,16 @@ def main() -> None:
             "minutes": meta["minutes"],
             "threads": meta["threads"],
             "torch": meta["torch"],
-            "loss": "class-weighted cross-entropy (weak-label pixels ignored) + soft Dice (fine_line, scar)",
+            "loss": "class-weighted cross-entropy (weak-label pixels ignored) + soft Dice (fine_line, scar)"
+                    + (f" + {meta['consistency']:g} x second-capture consistency (mean squared difference of the "
+                       "class probabilities of a crop and of a second capture of it)"
+                       if meta.get("consistency") else ""),
             "class_weights": meta["class_weights"],
             "augmentation": "random 256x256 crops with 0.85-1.2 scale jitter, flips, 90-degree "
-                            "rotations, brightness/contrast/colour/gamma jitter, Gaussian blur, noise",
+                            "rotations, brightness/contrast/colour/gamma jitter, Gaussian blur, noise"
+                            + (f"; second captures of {meta['second_views']} crops per batch: same light, "
+                               f"own blur, noise and JPEG quality 70-95 (p {meta['jpeg_p']:g})"
+                               if meta.get("consistency") else ""),
             "real_photos": {
                 "set": f"../shared/realdata/{meta['real_set']}" if meta.get("real_set") else None,
                 "photos": meta.get("real_photos", 0),
