@@ -32,6 +32,9 @@ from realskin import IGNORE, composite, skin_labels  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
 RUNS_DIR = TRAINING_DIR / "runs"
+# Weight of the second-capture consistency term (consistency_loss); 0, as for the shipped model:
+# tried at 2 and not kept (README, "Tried and not landed: consistency between two captures").
+CONSISTENCY_WEIGHT = 0.0
 
 
 def set_determinism(seed: int) -> None:
@@ -130,8 +133,9 @@ class Augment:
 
     def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
                  line_bias: float = 0.5, real: "RealCropper | None" = None, real_frac: float = 0.0,
-                 composite_frac: float = 0.0):
+                 composite_frac: float = 0.0, jpeg_p: float = 0.0):
         self.rng = rng
+        self.jpeg_p = jpeg_p
         self.real = real
         self.real_frac = real_frac if real is not None else 0.0
         self.composite_frac = composite_frac
@@ -200,27 +204,43 @@ class Augment:
         im = torch.from_numpy(patch).permute(2, 0, 1).float() / 255.0
         return self.to_tile(im, torch.from_numpy(np.ascontiguousarray(lab)))
 
-    def photometric(self, x: torch.Tensor) -> torch.Tensor:
+    def photometric(self, x: torch.Tensor, second_views: int = 0) -> torch.Tensor:
+        """Light (exposure, contrast, white balance, gamma) then capture (blur, noise) per
+        crop; then a second capture of the first `second_views` crops, appended in order:
+        the same light, their own blur, noise and JPEG, as a second photo of the same skin
+        after skintrack has brought it to the baseline's light."""
         r = self.rng
-        b = x.shape[0]
-        out = []
-        for i in range(b):
-            im = x[i]
+        lit, out = [], []
+        for im in x:
             gain = torch.tensor(r.uniform(0.75, 1.25) * r.uniform(0.92, 1.08, 3), dtype=torch.float32)
             im = im * gain.view(3, 1, 1)
             m = im.mean()
             im = (im - m) * float(r.uniform(0.7, 1.3)) + m
             im = im.clamp(0, 1) ** float(math.exp(r.uniform(-0.2, 0.2)))
-            if r.random() < 0.3:
-                im = blur(im, float(r.uniform(0.3, 1.0)))
-            if r.random() < 0.5:
-                n = torch.from_numpy(r.standard_normal(im.shape).astype(np.float32))
-                im = im + n * float(r.uniform(0.0, 0.02))
-            out.append(im.clamp(0, 1))
+            lit.append(im)
+            out.append(self.capture(im, blur_p=0.3, jpeg_p=0.0))
+        for im in lit[:second_views]:
+            out.append(self.capture(im, blur_p=0.5, jpeg_p=self.jpeg_p))
         x = torch.stack(out)
         return (x - self.mean) / self.std
 
-    def batch(self, imgs: torch.Tensor, cls: torch.Tensor, bsz: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def capture(self, im: torch.Tensor, blur_p: float, jpeg_p: float) -> torch.Tensor:
+        r = self.rng
+        if r.random() < blur_p:
+            im = blur(im, float(r.uniform(0.3, 1.0)))
+        if r.random() < 0.5:
+            n = torch.from_numpy(r.standard_normal(im.shape).astype(np.float32))
+            im = im + n * float(r.uniform(0.0, 0.02))
+        im = im.clamp(0, 1)
+        # no draw without JPEG: keeps the random stream (and so a retrain) of model 2.0.0
+        if jpeg_p > 0 and r.random() < jpeg_p:
+            im = jpeg(im, int(r.integers(70, 96)))
+        return im
+
+    def batch(self, imgs: torch.Tensor, cls: torch.Tensor, bsz: int,
+              second_views: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """bsz crops with their labels, then second captures of the first `second_views`
+        of them (Augment.photometric) with the same labels."""
         idx = self.rng.integers(0, imgs.shape[0], bsz)
         pairs = []
         for i in idx:
@@ -230,8 +250,8 @@ class Augment:
             else:
                 pairs.append(self.geometric(int(i), imgs[i], cls[i]))
         x = torch.stack([p[0] for p in pairs])
-        y = torch.stack([p[1] for p in pairs]).long()
-        return self.photometric(x), y
+        y = torch.stack([p[1] for p in pairs] + [p[1] for p in pairs[:second_views]]).long()
+        return self.photometric(x, second_views), y
 
 
 def blur(im: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -243,6 +263,37 @@ def blur(im: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect"), k.view(1, 1, 1, 5).repeat(3, 1, 1, 1), groups=3)
     x = F.conv2d(F.pad(x, (0, 0, 2, 2), mode="reflect"), k.view(1, 1, 5, 1).repeat(3, 1, 1, 1), groups=3)
     return x[0]
+
+
+def jpeg(im: torch.Tensor, quality: int) -> torch.Tensor:
+    """A 3xHxW [0, 1] image through a JPEG encode/decode at the given quality (Pillow)."""
+    import io
+    from PIL import Image
+    a = (im.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    b = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(b).permute(2, 0, 1).contiguous()
+
+
+def consistency_loss(logits: torch.Tensor, bsz: int) -> torch.Tensor:
+    """Mean squared difference of the class probabilities of the second captures (items bsz..)
+    and their first captures (items 0..): the same crop under the same light with other
+    blur, noise and JPEG. Saturated pixels contribute ~0, so the term acts where a class
+    boundary is decided: it asks the network to put a scar's or a line's edge in the same
+    place whatever the capture, which is what the repeatability of scar area needs."""
+    p = logits.softmax(1)
+    k = logits.shape[0] - bsz
+    return ((p[:k] - p[bsz:]) ** 2).sum(1).mean()
+
+
+def consistency_ramp(step: int, total: int) -> float:
+    """0 for the first 30% of the steps, then linearly up to 1 at 50%: the views must agree on
+    something learnt first. At weight 10 from the first step the network collapsed to
+    all-background (trivially consistent) within two epochs; at weight 10 from 15% it unlearnt
+    scar and non-skin (train IoU 0.00 and 0.42 -> 0.10 by epoch 5)."""
+    return float(np.clip((step / total - 0.3) / 0.2, 0.0, 1.0))
 
 
 def class_weights(cls: torch.Tensor, cap: float = 10.0) -> torch.Tensor:
@@ -282,6 +333,12 @@ def main() -> None:
                     help="probability that a training crop comes from a real photo")
     ap.add_argument("--composite-frac", type=float, default=0.75,
                     help="probability that a real crop gets synthetic lines and scars drawn onto its skin")
+    ap.add_argument("--consistency", type=float, default=CONSISTENCY_WEIGHT,
+                    help="weight of the second-capture consistency term (0: none, as model 2.0.0)")
+    ap.add_argument("--second-views", type=int, default=4,
+                    help="crops per batch that get a second capture for the consistency term")
+    ap.add_argument("--jpeg-p", type=float, default=0.5,
+                    help="probability that a second capture goes through a JPEG re-encode (quality 70-95)")
     ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
     a = ap.parse_args()
 
@@ -316,7 +373,7 @@ def main() -> None:
             f"weak labels skin {np.mean(lab == 0):.3f} non-skin {np.mean(lab == 3):.3f} "
             f"unsure {np.mean(lab == IGNORE):.3f} ({time.time() - t0:.0f} s)")
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
-                  composite_frac=a.composite_frac)
+                  composite_frac=a.composite_frac, jpeg_p=a.jpeg_p)
     steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
     total = steps_per_epoch * a.epochs
     warm = max(1, total // 30)
@@ -329,16 +386,17 @@ def main() -> None:
     for ep in range(1, a.epochs + 1):
         model.train()
         t0 = time.time()
-        sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0}
+        sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0, "cons": 0.0}
         n_cls = len(CLASSES)
         inter = torch.zeros(n_cls)
         union = torch.zeros(n_cls)
         for _ in range(steps_per_epoch):
-            x, y = aug.batch(imgs, cls, a.batch)
+            x, y = aug.batch(imgs, cls, a.batch, a.second_views if a.consistency > 0 else 0)
             logits = model(x)
             ce = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE)
             dl = dice_loss(logits, y)
-            loss = ce + dl
+            cons = consistency_loss(logits, a.batch) if a.consistency > 0 else torch.zeros(())
+            loss = ce + dl + consistency_ramp(step, total) * a.consistency * cons
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -347,6 +405,7 @@ def main() -> None:
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()
             sums["dice"] += dl.item()
+            sums["cons"] += cons.item()
             with torch.no_grad():
                 pred = logits.argmax(1)
                 known = y != IGNORE
@@ -357,7 +416,7 @@ def main() -> None:
         iou = (inter / union.clamp_min(1)).tolist()
         n = steps_per_epoch
         log(f"epoch {ep}/{a.epochs} loss {sums['loss'] / n:.4f} ce {sums['ce'] / n:.4f} "
-            f"dice {sums['dice'] / n:.4f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
+            f"dice {sums['dice'] / n:.4f} cons {sums['cons'] / n:.5f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
             f"non-skin {iou[3]:.3f} real crops {aug.n_real} "
             f"lr {sched.get_last_lr()[0]:.2e} {dt:.0f}s (eta {dt * (a.epochs - ep) / 60:.1f} min)")
 
@@ -366,7 +425,7 @@ def main() -> None:
             "seed": a.seed, "threads": a.threads, "steps": total, "minutes": round(minutes, 1),
             "train_images": len(its), "real_set": REAL_SET if real else None,
             "real_photos": len(real.photos) if real else 0, "real_frac": a.real_frac,
-            "composite_frac": a.composite_frac, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
+            "composite_frac": a.composite_frac, "consistency": a.consistency, "second_views": a.second_views, "jpeg_p": a.jpeg_p, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
     torch.save({"state_dict": model.state_dict(), "meta": meta}, a.out)
     log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")
