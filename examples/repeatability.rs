@@ -1,7 +1,8 @@
 //! Repeatability study: how far each metric moves between photos of an UNCHANGED area taken
 //! with a different pose, lighting, white balance, noise and JPEG compression. Prints the 95th
-//! percentile of the relative change per source, how many re-captures read higher and lower
-//! than their baseline (a lopsided split is a bias), and the noise floor fitted on all of it:
+//! percentile of the relative change per source (synthetic: with a bootstrap interval), how
+//! many re-captures read higher and lower than their baseline (a lopsided split is a bias),
+//! and the noise floor fitted on all of it:
 //! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
 //! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
 //!
@@ -35,6 +36,12 @@ type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 /// in %), for the focus table.
 const FOCUS: &str = "focus: fine detail ratio";
 
+/// Sessions per synthetic series: a baseline and two re-captures that share it.
+const SYNTHETIC_SESSIONS: usize = 3;
+
+/// Bootstrap resamples for the interval of a p95.
+const BOOTSTRAP_RESAMPLES: usize = 2000;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let synthetic_series: u64 = args.first().map_or(Ok(12), |a| a.parse())?;
@@ -47,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     for seed in 0..synthetic_series {
         let opts = SynthOptions {
             seed: 9000 + seed,
-            sessions: 3,
+            sessions: SYNTHETIC_SESSIONS,
             width: 1200,
             height: 900,
             unchanged: true,
@@ -122,9 +129,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "| metric | synthetic p95 of abs Δ% (n) | synthetic up / down | real p95 of abs Δ% (n) | real up / down | floor: relative % | floor: absolute |"
+        "| metric | synthetic p95 of abs Δ% (n) | synthetic p95: 95 % interval | synthetic up / down | real p95 of abs Δ% (n) | real up / down | floor: relative % | floor: absolute |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
@@ -149,8 +156,9 @@ fn main() -> anyhow::Result<()> {
             )
         });
         println!(
-            "| {name} | {} | {} | {} | {} | {relative} | {absolute} |",
+            "| {name} | {} | {} | {} | {} | {} | {relative} | {absolute} |",
             p95_rel(&values),
+            p95_interval(&values, SYNTHETIC_SESSIONS - 1),
             up_down(&values),
             p95_rel(&real_values),
             up_down(&real_values),
@@ -250,15 +258,46 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
     }
 }
 
-/// p95 of |change| in % of the reference, over the pairs with a non-zero reference (n).
-fn p95_rel(values: &[(f64, f64)]) -> String {
-    let rel: Vec<f64> = values
+/// |change| in % of the reference, for the pairs with a non-zero reference.
+fn relative(values: &[(f64, f64)]) -> Vec<f64> {
+    values
         .iter()
         .filter(|(_, r)| *r > 0.0)
         .map(|(d, r)| 100.0 * d.abs() / r)
-        .collect();
+        .collect()
+}
+
+/// p95 of |change| in % of the reference, over the pairs with a non-zero reference (n).
+fn p95_rel(values: &[(f64, f64)]) -> String {
+    let rel = relative(values);
     let n = rel.len();
     format!("{} ({n})", fmt(p95(rel)))
+}
+
+/// 95 % interval (2.5th to 97.5th percentile of a bootstrap, fixed seed) of `p95_rel`. A p95
+/// of ~46 pairs rests on its three largest values, so the interval says how sure "target met"
+/// or "missed" is. The `per_series` re-captures of one series share its baseline and are not
+/// independent, so whole series are resampled (values come in series order, `per_series` each).
+fn p95_interval(values: &[(f64, f64)], per_series: usize) -> String {
+    let series: Vec<&[(f64, f64)]> = values.chunks(per_series).collect();
+    if series.is_empty() {
+        return "-".into();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(95);
+    let mut estimates: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .filter_map(|_| {
+            let resample: Vec<(f64, f64)> = (0..series.len())
+                .flat_map(|_| series[rng.random_range(0..series.len())].iter().copied())
+                .collect();
+            p95(relative(&resample))
+        })
+        .collect();
+    if estimates.is_empty() {
+        return "-".into();
+    }
+    estimates.sort_by(f64::total_cmp);
+    let at = |q: f64| estimates[((estimates.len() - 1) as f64 * q).round() as usize];
+    format!("{:.2}–{:.2}", at(0.025), at(0.975))
 }
 
 /// How many re-captures read higher and how many lower than their baseline. Unchanged skin
