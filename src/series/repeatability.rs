@@ -11,22 +11,22 @@ use crate::report::NoiseFloor;
 /// reference. Angles and colour coordinates have an absolute part only. Metrics in physical
 /// units take their scale-free twin's floor ([`noise_floor`]).
 ///
-/// From 24 synthetic series (48 re-captures) and 180 real photos warped and relit
-/// (`-- 24 80`, 2026-11-28, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
+/// From 64 synthetic series (128 re-captures) and 185 real photos warped and relit
+/// (`-- 64 80`, 2026-11-29, model skinseg 2.0.0 with scar hysteresis 3.0, Lanczos3 below a
 /// working factor of 1.5, later sessions segmented under the baseline's light, logits
 /// interpolated and photos warped with Catmull-Rom weights; scar metrics from the 25 scar
 /// close-ups, line metrics from the 80 wrinkled faces, skin metrics from all). Real photos
 /// dominate: the model finds little of real scars and wrinkles, so what it finds moves a lot
 /// between two views, and clinics photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
-    ("line_area_pct", 52.3, 0.0346),
-    ("line_length_px_per_mp", 11.5, 514.4),
-    ("line_count", 33.4, 0.666),
-    ("scar_area_pct", 0.0, 0.3228),
-    ("scar_count", 0.0, 2.0),
-    ("roughness", 3.4, 0.0131),
-    ("redness_a", 0.0, 1.09),
-    ("redness_area_pct", 0.0, 1.09),
+    ("line_area_pct", 0.0, 0.0710),
+    ("line_length_px_per_mp", 0.0, 519.4),
+    ("line_count", 8.3, 1.0),
+    ("scar_area_pct", 2.1, 0.1953),
+    ("scar_count", 16.4, 1.013),
+    ("roughness", 2.4, 0.0228),
+    ("redness_a", 0.0, 0.924),
+    ("redness_area_pct", 0.0, 0.882),
     ("ita_deg", 0.0, 0.99),
 ];
 
