@@ -1,0 +1,142 @@
+"""Can a rule on a scar region's confidence tell the model's false scar patches on plain skin
+from real scars? (README "Repeatability": such patches set the tail of synthetic scar-area
+repeatability.)
+
+For every predicted scar region (8-connected argmax scar, inference as eval_real.py) this
+records its area, its largest and mean lead of the scar score over the runner-up class, and
+how many of its pixels lead by 3 (the shipped `scar_core_margin`) and by 5. On synthetic
+unchanged series (folders written by `skintrack synth --unchanged`, read at their own 20 px/mm,
+so working factor 1 as in skintrack) a region is true when >= 20 % of it lies on a drawn scar;
+on the real scar close-ups and acne faces of ../shared/realdata there is no pixel truth, so it
+reports what each rule leaves of the close-ups' found rate (eval_real.py's rule) and of the acne
+faces' scar regions. Regions that the shipped hysteresis drops (lead never 3) are left out.
+
+    for s in $(seq 9000 9063); do
+      skintrack synth --out syn/$s --seed $s --sessions 3 --size 1200x900 --unchanged
+    done
+    python scar_regions.py syn --tsv regions.tsv
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+from scipy import ndimage
+
+import eval_real as er
+from common import SCAR
+
+HERE = Path(__file__).resolve().parent
+TRUE_SHARE = 0.2  # a region this much on a drawn scar is a (possibly too wide) true scar
+ACNE_PHOTOS = 80
+
+
+class Scorer:
+    """Biased class scores (CxHxW) of a photo, as skintrack computes them."""
+
+    def __init__(self, onnx: Path, threads: int) -> None:
+        self.manifest = er.load_manifest(onnx)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
+        self.name = self.sess.get_inputs()[0].name
+        out = self.manifest["output"]
+        self.bias = np.asarray(out.get("class_bias") or [0.0] * len(out["classes"]), np.float32)
+        self.codes = np.array([c if c <= SCAR else er.NON_SKIN if n == "non_skin" else 0
+                               for c, n in enumerate(out["classes"])], np.uint8)
+
+    def scores(self, rgb: np.ndarray, at_working_scale: bool) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        work = rgb if at_working_scale else er.to_working(rgb, self.manifest)
+        logits = er.blended_logits(lambda t: self.sess.run(None, {self.name: t})[0], work, self.manifest)
+        if not at_working_scale:
+            logits = er.resize_separable(logits, w, h, er.catmull_rom_taps)
+        return logits + self.bias[:, None, None]
+
+    def regions(self, scores: np.ndarray, truth: np.ndarray | None) -> list[dict]:
+        order = np.argsort(-scores, axis=0, kind="stable")[:2]
+        ranked = self.codes[order]
+        top = np.take_along_axis(scores, order, 0)
+        lead = top[0] - top[1]
+        labels, n = ndimage.label(ranked[0] == SCAR, structure=np.ones((3, 3), bool))
+        idx = np.arange(1, n + 1)
+        area = ndimage.sum(np.ones_like(lead), labels, idx)
+        stats = zip(area, ndimage.maximum(lead, labels, idx), ndimage.mean(lead, labels, idx),
+                    ndimage.sum(lead >= 3, labels, idx), ndimage.sum(lead >= 5, labels, idx),
+                    ndimage.sum(truth, labels, idx) if truth is not None else [np.nan] * n)
+        return [dict(area=int(a), max_lead=float(m), mean_lead=float(mean), core3=int(c3),
+                     core5=int(c5), true_share=float(t / a)) for a, m, mean, c3, c5, t in stats]
+
+
+RULES = {
+    "shipped (max lead >= 3)": lambda r: True,
+    "max lead >= 4": lambda r: r["max_lead"] >= 4,
+    "max lead >= 5": lambda r: r["max_lead"] >= 5,
+    ">= 20 px lead >= 3": lambda r: r["core3"] >= 20,
+    ">= 100 px lead >= 3": lambda r: r["core3"] >= 100,
+    ">= 10 % of it lead >= 3": lambda r: r["core3"] >= 0.1 * r["area"],
+    ">= 20 % of it lead >= 3": lambda r: r["core3"] >= 0.2 * r["area"],
+    "mean lead >= 1.5": lambda r: r["mean_lead"] >= 1.5,
+    "mean lead >= 2": lambda r: r["mean_lead"] >= 2,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("synthetic", type=Path, help="folder of `skintrack synth --unchanged` series")
+    ap.add_argument("--model", type=Path, default=HERE.parent / "models/skinseg-v1.onnx")
+    ap.add_argument("--realdata", default=None, help="default ../shared/realdata")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tsv", type=Path, help="also write every region here")
+    a = ap.parse_args()
+    scorer = Scorer(a.model, a.threads)
+    rows: list[dict] = []
+    for series in sorted(p for p in a.synthetic.iterdir() if p.is_dir()):
+        for jpg in sorted(series.glob("*.jpg")):
+            rgb = np.asarray(Image.open(jpg).convert("RGB"))
+            truth = np.asarray(Image.open(series / "truth" / f"{jpg.stem}_classes.png")) == SCAR
+            for r in scorer.regions(scorer.scores(rgb, True), truth):
+                rows.append(dict(r, set="synthetic", photo=f"{series.name}/{jpg.stem}"))
+    root = er.realdata_dir(a.realdata)
+    if root is not None:
+        for set_name, photos in (("scar", er.scar_photos(root)), ("acne", er.acne_photos(root))):
+            for k, (name, rgb, *_) in enumerate(photos):
+                if set_name == "acne" and k >= ACNE_PHOTOS:
+                    break
+                regions = scorer.regions(scorer.scores(rgb, False), None)
+                # a photo without any region still counts for the found rate
+                rows.append(dict(area=0, max_lead=-1.0, mean_lead=-1.0, core3=0, core5=0,
+                                 true_share=np.nan, set=set_name, photo=name))
+                rows += [dict(r, set=set_name, photo=name) for r in regions]
+    if a.tsv:
+        keys = ["set", "photo", "area", "max_lead", "mean_lead", "core3", "core5", "true_share"]
+        a.tsv.write_text("\t".join(keys) + "\n" + "".join(
+            "\t".join(str(r[k]) for k in keys) + "\n" for r in rows))
+
+    kept = [r for r in rows if r["max_lead"] >= 3]
+    true = [r for r in kept if r["set"] == "synthetic" and r["true_share"] >= TRUE_SHARE]
+    false = [r for r in kept if r["set"] == "synthetic" and r["true_share"] < TRUE_SHARE]
+    close_ups = {r["photo"] for r in rows if r["set"] == "scar"}
+    print("| rule | synthetic true regions kept | synthetic false regions kept (px) "
+          "| scar close-ups with a scar found | acne-face scar regions kept (px) |")
+    print("|---|---|---|---|---|")
+    for name, rule in RULES.items():
+        false_kept = [r for r in false if rule(r)]
+        found = collections.Counter(r["photo"] for r in kept
+                                    if r["set"] == "scar" and r["area"] >= er.MIN_SCAR_PX and rule(r))
+        acne = [r for r in kept if r["set"] == "acne" and rule(r)]
+        print(f"| {name} | {sum(map(rule, true))} of {len(true)} | {len(false_kept)} of {len(false)} "
+              f"({sum(r['area'] for r in false_kept)}) | {len(found)} of {len(close_ups)} "
+              f"| {len(acne)} ({sum(r['area'] for r in acne)}) |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
