@@ -11,6 +11,11 @@ on the real scar close-ups and acne faces of ../shared/realdata there is no pixe
 reports what each rule leaves of the close-ups' found rate (eval_real.py's rule) and of the acne
 faces' scar regions. Regions that the shipped hysteresis drops (lead never 3) are left out.
 
+It also prints a proxy of the repeatability study's synthetic scar-area p95, in each photo's
+own frame: per later session, |(predicted / true scar px) / (the same at baseline) - 1|, with
+every kept region and with the false ones taken out by the truth (an oracle), to show how much
+of the tail the false patches make.
+
     for s in $(seq 9000 9063); do
       skintrack synth --out syn/$s --seed $s --sessions 3 --size 1200x900 --unchanged
     done
@@ -98,12 +103,15 @@ def main() -> None:
     a = ap.parse_args()
     scorer = Scorer(a.model, a.threads)
     rows: list[dict] = []
+    true_px: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
     for series in sorted(p for p in a.synthetic.iterdir() if p.is_dir()):
         for jpg in sorted(series.glob("*.jpg")):
             rgb = np.asarray(Image.open(jpg).convert("RGB"))
             truth = np.asarray(Image.open(series / "truth" / f"{jpg.stem}_classes.png")) == SCAR
+            photo = f"{series.name}/{jpg.stem}"
+            true_px[series.name].append((photo, int(truth.sum())))
             for r in scorer.regions(scorer.scores(rgb, True), truth):
-                rows.append(dict(r, set="synthetic", photo=f"{series.name}/{jpg.stem}"))
+                rows.append(dict(r, set="synthetic", photo=photo))
     root = er.realdata_dir(a.realdata)
     if root is not None:
         for set_name, photos in (("scar", er.scar_photos(root)), ("acne", er.acne_photos(root))):
@@ -135,7 +143,27 @@ def main() -> None:
         print(f"| {name} | {sum(map(rule, true))} of {len(true)} | {len(false_kept)} of {len(false)} "
               f"({sum(r['area'] for r in false_kept)}) | {len(found)} of {len(close_ups)} "
               f"| {len(acne)} ({sum(r['area'] for r in acne)}) |")
+    print()
+    for label, regions in (("every kept region", true + false), ("false patches taken out (oracle)", true)):
+        print(f"scar-area p95 proxy, {label}: {area_p95(regions, true_px):.2f} %")
     sys.stdout.flush()
+
+
+def area_p95(regions: list[dict], true_px: dict[str, list[tuple[str, int]]]) -> float:
+    """p95 over later sessions of |(predicted / true scar px) / (the same at baseline) - 1|, in
+    %; sessions without true scar px, or series whose baseline reads none, are left out."""
+    predicted = collections.Counter()
+    for r in regions:
+        predicted[r["photo"]] += r["area"]
+    changes = []
+    for sessions in true_px.values():
+        (base, base_px), *later = sorted(sessions)
+        if base_px == 0 or predicted[base] == 0:
+            continue
+        base_ratio = predicted[base] / base_px
+        changes += [abs(predicted[p] / px / base_ratio - 1) * 100 for p, px in later if px > 0]
+    # nearest rank, as skintrack's series::p95
+    return sorted(changes)[round(0.95 * (len(changes) - 1))] if changes else float("nan")
 
 
 if __name__ == "__main__":
