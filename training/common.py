@@ -132,10 +132,7 @@ def decide_classes(scores: np.ndarray, codes: np.ndarray, scar_core_margin: floa
 
     if not scar_core_margin:
         return codes[scores.argmax(0)]
-    order = np.argsort(-scores, axis=0, kind="stable")[:2]
-    ranked = codes[order]
-    top = np.take_along_axis(scores, order, 0)
-    best, lead = ranked[0], top[0] - top[1]
+    best, runner_up, lead = rank_two(scores, codes)
     scar = best == SCAR
     labels, n = ndimage.label(scar, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -144,8 +141,17 @@ def decide_classes(scores: np.ndarray, codes: np.ndarray, scar_core_margin: floa
     confident[1:] = ndimage.maximum(lead, labels, np.arange(1, n + 1)) >= scar_core_margin
     demote = scar & ~confident[labels]
     best = best.copy()
-    best[demote] = ranked[1][demote]
+    best[demote] = runner_up[demote]
     return best
+
+
+def rank_two(scores: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel of CxHxW `scores`: the best and runner-up class codes (ties to the lower
+    class) and how far the best score leads the runner-up's."""
+    order = np.argsort(-scores, axis=0, kind="stable")[:2]
+    ranked = codes[order]
+    top = np.take_along_axis(scores, order, 0)
+    return ranked[0], ranked[1], top[0] - top[1]
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int = MULTIPLE_OF) -> tuple[np.ndarray, int, int]:

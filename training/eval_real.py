@@ -274,13 +274,14 @@ def load_manifest(onnx_path: Path) -> dict:
         return json.load(f)
 
 
-def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float | None = None) -> Classifier:
-    """A skintrack-equivalent classifier (onnxruntime) for the model and its manifest
-    (`scar_core_margin` overrides the manifest's, to try values)."""
+def model_scorer(onnx_path: Path, threads: int = 1) -> tuple[dict, np.ndarray, Callable[..., np.ndarray]]:
+    """The manifest, the class code of each model class, and a function giving a photo's
+    biased class scores (CxHxW at photo size) as skintrack computes them before its argmax.
+    `at_working_scale=True` skips the resize to and from the working size (a photo already at
+    the model's working scale, as skintrack reads one whose px/mm matches)."""
     import onnxruntime as ort
 
     manifest = load_manifest(onnx_path)
-    core = manifest["output"].get("scar_core_margin") if scar_core_margin is None else scar_core_margin
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -292,13 +293,23 @@ def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float 
     codes = np.array([c if c <= SCAR else NON_SKIN if n == "non_skin" else 0
                       for c, n in enumerate(manifest["output"]["classes"])], np.uint8)
 
-    def classify(rgb: np.ndarray) -> np.ndarray:
+    def scores(rgb: np.ndarray, at_working_scale: bool = False) -> np.ndarray:
         h, w = rgb.shape[:2]
-        logits = blended_logits(lambda t: sess.run(None, {name: t})[0], to_working(rgb, manifest), manifest)
-        up = resize_separable(logits, w, h, catmull_rom_taps) + bias[:, None, None]
-        return decide_classes(up, codes, core)
+        work = rgb if at_working_scale else to_working(rgb, manifest)
+        logits = blended_logits(lambda t: sess.run(None, {name: t})[0], work, manifest)
+        if not at_working_scale:
+            logits = resize_separable(logits, w, h, catmull_rom_taps)
+        return logits + bias[:, None, None]
 
-    return classify
+    return manifest, codes, scores
+
+
+def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float | None = None) -> Classifier:
+    """A skintrack-equivalent classifier (onnxruntime) for the model and its manifest
+    (`scar_core_margin` overrides the manifest's, to try values)."""
+    manifest, codes, scores = model_scorer(onnx_path, threads)
+    core = manifest["output"].get("scar_core_margin") if scar_core_margin is None else scar_core_margin
+    return lambda rgb: decide_classes(scores(rgb), codes, core)
 
 
 # ----------------------------------------------------------------------------- the data

@@ -30,54 +30,30 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 from scipy import ndimage
 
 import eval_real as er
-from common import SCAR
+from common import SCAR, rank_two
 
 HERE = Path(__file__).resolve().parent
 TRUE_SHARE = 0.2  # a region this much on a drawn scar is a (possibly too wide) true scar
 ACNE_PHOTOS = 80
 
 
-class Scorer:
-    """Biased class scores (CxHxW) of a photo, as skintrack computes them."""
-
-    def __init__(self, onnx: Path, threads: int) -> None:
-        self.manifest = er.load_manifest(onnx)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        self.sess = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
-        self.name = self.sess.get_inputs()[0].name
-        out = self.manifest["output"]
-        self.bias = np.asarray(out.get("class_bias") or [0.0] * len(out["classes"]), np.float32)
-        self.codes = np.array([c if c <= SCAR else er.NON_SKIN if n == "non_skin" else 0
-                               for c, n in enumerate(out["classes"])], np.uint8)
-
-    def scores(self, rgb: np.ndarray, at_working_scale: bool) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        work = rgb if at_working_scale else er.to_working(rgb, self.manifest)
-        logits = er.blended_logits(lambda t: self.sess.run(None, {self.name: t})[0], work, self.manifest)
-        if not at_working_scale:
-            logits = er.resize_separable(logits, w, h, er.catmull_rom_taps)
-        return logits + self.bias[:, None, None]
-
-    def regions(self, scores: np.ndarray, truth: np.ndarray | None) -> list[dict]:
-        order = np.argsort(-scores, axis=0, kind="stable")[:2]
-        ranked = self.codes[order]
-        top = np.take_along_axis(scores, order, 0)
-        lead = top[0] - top[1]
-        labels, n = ndimage.label(ranked[0] == SCAR, structure=np.ones((3, 3), bool))
-        idx = np.arange(1, n + 1)
-        area = ndimage.sum(np.ones_like(lead), labels, idx)
-        stats = zip(area, ndimage.maximum(lead, labels, idx), ndimage.mean(lead, labels, idx),
-                    ndimage.sum(lead >= 3, labels, idx), ndimage.sum(lead >= 5, labels, idx),
-                    ndimage.sum(truth, labels, idx) if truth is not None else [np.nan] * n)
-        return [dict(area=int(a), max_lead=float(m), mean_lead=float(mean), core3=int(c3),
-                     core5=int(c5), true_share=float(t / a)) for a, m, mean, c3, c5, t in stats]
+def scar_regions(scores: np.ndarray, codes: np.ndarray, truth: np.ndarray | None) -> list[dict]:
+    """Every 8-connected region of argmax scar: area, largest and mean lead over the
+    runner-up class, pixels leading by 3 and by 5, and the share of it on `truth` (NaN
+    without)."""
+    best, _, lead = rank_two(scores, codes)
+    labels, n = ndimage.label(best == SCAR, structure=np.ones((3, 3), bool))
+    idx = np.arange(1, n + 1)
+    area = ndimage.sum(np.ones_like(lead), labels, idx)
+    stats = zip(area, ndimage.maximum(lead, labels, idx), ndimage.mean(lead, labels, idx),
+                ndimage.sum(lead >= 3, labels, idx), ndimage.sum(lead >= 5, labels, idx),
+                ndimage.sum(truth, labels, idx) if truth is not None else [np.nan] * n)
+    return [dict(area=int(a), max_lead=float(m), mean_lead=float(mean), core3=int(c3),
+                 core5=int(c5), true_share=float(t / a)) for a, m, mean, c3, c5, t in stats]
 
 
 RULES = {
@@ -101,7 +77,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tsv", type=Path, help="also write every region here")
     a = ap.parse_args()
-    scorer = Scorer(a.model, a.threads)
+    _, codes, scores = er.model_scorer(a.model, a.threads)
     rows: list[dict] = []
     true_px: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
     for series in sorted(p for p in a.synthetic.iterdir() if p.is_dir()):
@@ -110,19 +86,18 @@ def main() -> None:
             truth = np.asarray(Image.open(series / "truth" / f"{jpg.stem}_classes.png")) == SCAR
             photo = f"{series.name}/{jpg.stem}"
             true_px[series.name].append((photo, int(truth.sum())))
-            for r in scorer.regions(scorer.scores(rgb, True), truth):
+            for r in scar_regions(scores(rgb, at_working_scale=True), codes, truth):
                 rows.append(dict(r, set="synthetic", photo=photo))
+    close_ups: list[str] = []
     root = er.realdata_dir(a.realdata)
     if root is not None:
         for set_name, photos in (("scar", er.scar_photos(root)), ("acne", er.acne_photos(root))):
             for k, (name, rgb, *_) in enumerate(photos):
                 if set_name == "acne" and k >= ACNE_PHOTOS:
                     break
-                regions = scorer.regions(scorer.scores(rgb, False), None)
-                # a photo without any region still counts for the found rate
-                rows.append(dict(area=0, max_lead=-1.0, mean_lead=-1.0, core3=0, core5=0,
-                                 true_share=np.nan, set=set_name, photo=name))
-                rows += [dict(r, set=set_name, photo=name) for r in regions]
+                if set_name == "scar":
+                    close_ups.append(name)
+                rows += [dict(r, set=set_name, photo=name) for r in scar_regions(scores(rgb), codes, None)]
     if a.tsv:
         keys = ["set", "photo", "area", "max_lead", "mean_lead", "core3", "core5", "true_share"]
         a.tsv.write_text("\t".join(keys) + "\n" + "".join(
@@ -131,7 +106,6 @@ def main() -> None:
     kept = [r for r in rows if r["max_lead"] >= 3]
     true = [r for r in kept if r["set"] == "synthetic" and r["true_share"] >= TRUE_SHARE]
     false = [r for r in kept if r["set"] == "synthetic" and r["true_share"] < TRUE_SHARE]
-    close_ups = {r["photo"] for r in rows if r["set"] == "scar"}
     print("| rule | synthetic true regions kept | synthetic false regions kept (px) "
           "| scar close-ups with a scar found | acne-face scar regions kept (px) |")
     print("|---|---|---|---|---|")
