@@ -1,6 +1,6 @@
 """Can a rule on a scar region's confidence tell the model's false scar patches on plain skin
-from real scars? (README "Repeatability": such patches set the tail of synthetic scar-area
-repeatability.)
+from real scars? (README "Repeatability": such patches are part of the tail of synthetic
+scar-area repeatability.)
 
 For every predicted scar region (8-connected argmax scar, inference as eval_real.py) this
 records its area, its largest and mean lead of the scar score over the runner-up class, and
