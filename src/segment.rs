@@ -17,8 +17,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
 
 use crate::definitions::{
-    CLASS_BACKGROUND, CLASS_NAMES, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Homography, NON_SKIN_NAME,
-    Rgb, catmull_rom_taps,
+    CLASS_BACKGROUND, CLASS_LINE, CLASS_NAMES, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Homography,
+    NON_SKIN_NAME, Rgb, catmull_rom_taps,
 };
 use crate::error::{Error, Result};
 
@@ -71,6 +71,14 @@ pub struct OutputSpec {
     /// every scar pixel is kept.
     #[serde(default)]
     pub scar_core_margin: Option<f32>,
+    /// Bridging for fine lines: a background pixel whose (biased) fine-line logit trails the
+    /// best class's by at most this much, on a ridge of that difference, is a weak line pixel,
+    /// and an 8-connected region of weak pixels that touches two or more separate fine-line
+    /// pieces becomes fine line, joining them. A line that fades between sessions thins below
+    /// the decision boundary in places; without this it breaks into pieces and the line count
+    /// rises as the lines improve. Absent: no bridging.
+    #[serde(default)]
+    pub line_bridge_margin: Option<f32>,
     /// Element type; only `float32` is supported. Absent means `float32`.
     #[serde(default)]
     pub dtype: Option<String>,
@@ -199,6 +207,13 @@ fn validate_manifest(m: &Manifest) -> std::result::Result<(), String> {
             "output scar_core_margin must be a finite logit margin ≥ 0, got {margin}"
         ));
     }
+    if let Some(margin) = m.output.line_bridge_margin
+        && !(margin.is_finite() && margin >= 0.0)
+    {
+        return Err(format!(
+            "output line_bridge_margin must be a finite logit margin ≥ 0, got {margin}"
+        ));
+    }
     let finite = m
         .input
         .mean
@@ -319,13 +334,19 @@ impl Model {
     }
 
     /// The manifest's decision settings applied to the logits (class bias, scar core
-    /// margin), as text: with the checksum, what a cached class map depends on.
+    /// margin, line bridge margin), as text: with the checksum, what a cached class map
+    /// depends on.
     pub fn decision_key(&self) -> String {
         let out = &self.manifest.output;
-        format!(
+        let mut key = format!(
             "class_bias {:?}|scar_core_margin {:?}",
             out.class_bias, out.scar_core_margin
-        )
+        );
+        // Absent keeps the key of earlier versions, so their cached class maps stay valid.
+        if let Some(margin) = out.line_bridge_margin {
+            key.push_str(&format!("|line_bridge_margin {margin:?}"));
+        }
+        key
     }
 
     /// Tile edge in pixels.
@@ -426,6 +447,7 @@ impl Model {
             codes: self.manifest.output.class_codes(),
             bias: self.manifest.output.class_bias.clone().unwrap_or_default(),
             scar_core_margin: self.manifest.output.scar_core_margin,
+            line_bridge_margin: self.manifest.output.line_bridge_margin,
             photo_size: (width, height),
         };
         let classes = if *photo_to_frame == Homography::IDENTITY {
@@ -1022,6 +1044,8 @@ struct ClassScorer<'a> {
     bias: Vec<f32>,
     /// `output.scar_core_margin`: scar regions need a pixel this confident.
     scar_core_margin: Option<f32>,
+    /// `output.line_bridge_margin`: weak line pixels that join separate line pieces.
+    line_bridge_margin: Option<f32>,
     /// Size of the photo the working image was resized from.
     photo_size: (u32, u32),
 }
@@ -1055,7 +1079,12 @@ impl ClassScorer<'_> {
         }
         // With a scar core margin, per pixel: NOT_SCAR, or a scar pixel that is (CORE) or is
         // not (EDGE) confident. An edge pixel holds its runner-up class until the hysteresis.
-        let fill_row = |y: usize, row: &mut [u8], mut states: Option<&mut [u8]>| {
+        // With a line bridge margin, per pixel: how far the fine-line score leads the best
+        // other class's (negative where another class wins).
+        let fill_row = |y: usize,
+                        row: &mut [u8],
+                        mut states: Option<&mut [u8]>,
+                        mut line_margins: Option<&mut [f32]>| {
             for (x, cell) in row.iter_mut().enumerate() {
                 let Some((u, v)) = to_photo(x as f64, y as f64) else {
                     continue;
@@ -1079,6 +1108,9 @@ impl ClassScorer<'_> {
                     sum
                 });
                 *cell = ranked.best;
+                if let Some(margins) = line_margins.as_deref_mut() {
+                    margins[x] = ranked.line_margin;
+                }
                 if let (Some(states), Some(core)) = (states.as_deref_mut(), self.scar_core_margin)
                     && ranked.best == CLASS_SCAR
                 {
@@ -1092,17 +1124,34 @@ impl ClassScorer<'_> {
             }
         };
         let width = out_w as usize;
-        if self.scar_core_margin.is_some() {
-            let mut states = vec![NOT_SCAR; out.len()];
-            out.par_chunks_mut(width)
-                .zip(states.par_chunks_mut(width))
-                .enumerate()
-                .for_each(|(y, (row, row_states))| fill_row(y, row, Some(row_states)));
-            grow_scar_cores(&mut out, &mut states, width);
-        } else {
-            out.par_chunks_mut(width)
-                .enumerate()
-                .for_each(|(y, row)| fill_row(y, row, None));
+        // Only allocated for the hysteresis that needs them.
+        let mut states = self.scar_core_margin.map(|_| vec![NOT_SCAR; out.len()]);
+        let mut line_margins = self
+            .line_bridge_margin
+            .map(|_| vec![f32::NEG_INFINITY; out.len()]);
+        let state_rows = states.as_mut().map(|s| s.par_chunks_mut(width).map(Some));
+        let margin_rows = line_margins
+            .as_mut()
+            .map(|m| m.par_chunks_mut(width).map(Some));
+        let rows = out.par_chunks_mut(width).enumerate();
+        match (state_rows, margin_rows) {
+            (Some(st), Some(mr)) => rows
+                .zip(st)
+                .zip(mr)
+                .for_each(|(((y, row), s), m)| fill_row(y, row, s, m)),
+            (Some(st), None) => rows
+                .zip(st)
+                .for_each(|((y, row), s)| fill_row(y, row, s, None)),
+            (None, Some(mr)) => rows
+                .zip(mr)
+                .for_each(|((y, row), m)| fill_row(y, row, None, m)),
+            (None, None) => rows.for_each(|(y, row)| fill_row(y, row, None, None)),
+        }
+        if let Some(states) = states.as_mut() {
+            grow_scar_cores(&mut out, states, width);
+        }
+        if let (Some(margins), Some(bridge)) = (&line_margins, self.line_bridge_margin) {
+            bridge_line_pieces(&mut out, margins, bridge, out_w, out_h);
         }
         ClassMap::from_raw(out_w, out_h, out).unwrap_or_else(|| ClassMap::new(out_w, out_h))
     }
@@ -1117,6 +1166,8 @@ struct Ranked {
     best: u8,
     runner_up: u8,
     lead: f32,
+    /// The fine-line score minus the best other class's (−∞ without a fine-line class).
+    line_margin: f32,
 }
 
 /// Ranks the model classes by biased score (`codes`: one per model class,
@@ -1124,8 +1175,12 @@ struct Ranked {
 fn ranked_classes(codes: &[u8], bias: &[f32], score: impl Fn(usize) -> f32) -> Ranked {
     let mut best = (0usize, f32::NEG_INFINITY);
     let mut second = (0usize, f32::NEG_INFINITY);
-    for c in 0..codes.len() {
+    let mut line = None;
+    for (c, &code) in codes.iter().enumerate() {
         let v = score(c) + bias.get(c).copied().unwrap_or(0.0);
+        if code == CLASS_LINE {
+            line = Some((c, v));
+        }
         if v > best.1 {
             second = best;
             best = (c, v);
@@ -1133,10 +1188,16 @@ fn ranked_classes(codes: &[u8], bias: &[f32], score: impl Fn(usize) -> f32) -> R
             second = (c, v);
         }
     }
+    let line_margin = match line {
+        Some((c, v)) if c == best.0 => v - second.1,
+        Some((_, v)) => v - best.1,
+        None => f32::NEG_INFINITY,
+    };
     Ranked {
         best: codes[best.0],
         runner_up: codes[second.0],
         lead: best.1 - second.1,
+        line_margin,
     }
 }
 
@@ -1162,10 +1223,146 @@ fn grow_scar_cores(classes: &mut [u8], state: &mut [u8], width: usize) {
     }
 }
 
+/// Bridging: a background pixel is a weak line pixel when the fine-line score trails by at
+/// most `margin` there and the pixel lies on a ridge of that score (see [`is_ridge`]); every
+/// 8-connected region of weak pixels that touches two or more separate fine-line pieces
+/// (8-connected) becomes fine line. The ridge test keeps a bridge one line wide: without it the
+/// faint rims beside a line would join too and thicken every line that has a gap.
+///
+/// Weak pixels and the line pixels they touch are few, so both are flood-filled from where
+/// they are found instead of labelling the whole frame (two 32-bit label images would add
+/// 8 bytes per frame pixel, 190 MB at 24 MP).
+fn bridge_line_pieces(
+    classes: &mut [u8],
+    line_margins: &[f32],
+    margin: f32,
+    width: u32,
+    height: u32,
+) {
+    let (w, h) = (width as usize, height as usize);
+    let weak_at = |i: usize| {
+        classes[i] == CLASS_BACKGROUND
+            && line_margins[i] >= -margin
+            && is_ridge(line_margins, w, h, i % w, i / w)
+    };
+    let neighbours = |i: usize| {
+        let (x, y) = (i % w, i / w);
+        (y.saturating_sub(1)..=(y + 1).min(h - 1)).flat_map(move |ny| {
+            (x.saturating_sub(1)..=(x + 1).min(w - 1))
+                .map(move |nx| ny * w + nx)
+                .filter(move |&n| n != i)
+        })
+    };
+    let mut seen_weak = vec![false; classes.len()];
+    // Piece number of each line pixel reached so far (a piece is labelled whole when first met).
+    let mut piece_of: std::collections::HashMap<usize, u32> = Default::default();
+    let mut pieces = 0u32;
+    let mut bridges = Vec::new();
+    let (mut region, mut stack) = (Vec::new(), Vec::new());
+    for start in 0..classes.len() {
+        if seen_weak[start] || !weak_at(start) {
+            continue;
+        }
+        seen_weak[start] = true;
+        stack.push(start);
+        region.clear();
+        let (mut first_piece, mut joins) = (None, false);
+        while let Some(i) = stack.pop() {
+            region.push(i);
+            for n in neighbours(i) {
+                if classes[n] == CLASS_LINE {
+                    if joins {
+                        continue;
+                    }
+                    let piece = match piece_of.get(&n) {
+                        Some(&p) => p,
+                        None => {
+                            pieces += 1;
+                            let mut fill = vec![n];
+                            piece_of.insert(n, pieces);
+                            while let Some(j) = fill.pop() {
+                                for m in neighbours(j) {
+                                    if classes[m] == CLASS_LINE && !piece_of.contains_key(&m) {
+                                        piece_of.insert(m, pieces);
+                                        fill.push(m);
+                                    }
+                                }
+                            }
+                            pieces
+                        }
+                    };
+                    match first_piece {
+                        None => first_piece = Some(piece),
+                        Some(first) if first != piece => joins = true,
+                        Some(_) => {}
+                    }
+                } else if !seen_weak[n] && weak_at(n) {
+                    seen_weak[n] = true;
+                    stack.push(n);
+                }
+            }
+        }
+        if joins {
+            bridges.extend_from_slice(&region);
+        }
+    }
+    // Only now: a bridge must not change which pixels are weak or which pieces the others see.
+    for i in bridges {
+        classes[i] = CLASS_LINE;
+    }
+}
+
+/// Whether pixel (x, y) of the `score` field (w × h, row-major) lies on a ridge: the
+/// field's Hessian there has its strongest curvature negative (concave across, as across a
+/// line), and the pixel is no lower than its two neighbours in that direction (taken as the
+/// nearest of the four grid directions). Border pixels and non-finite neighbourhoods are not.
+fn is_ridge(score: &[f32], w: usize, h: usize, x: usize, y: usize) -> bool {
+    if x == 0 || y == 0 || x + 1 >= w || y + 1 >= h {
+        return false;
+    }
+    let at = |dx: isize, dy: isize| {
+        score[(y as isize + dy) as usize * w + (x as isize + dx) as usize] as f64
+    };
+    let centre = at(0, 0);
+    let neighbourhood = [
+        at(-1, -1),
+        at(0, -1),
+        at(1, -1),
+        at(-1, 0),
+        at(1, 0),
+        at(-1, 1),
+        at(0, 1),
+        at(1, 1),
+    ];
+    if !centre.is_finite() || neighbourhood.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let sxx = at(1, 0) + at(-1, 0) - 2.0 * centre;
+    let syy = at(0, 1) + at(0, -1) - 2.0 * centre;
+    let sxy = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / 4.0;
+    // Eigenvalues of [[sxx, sxy], [sxy, syy]]; the most negative one is the strongest
+    // curvature only if it outweighs the other.
+    let half_trace = (sxx + syy) / 2.0;
+    let root = (((sxx - syy) / 2.0).powi(2) + sxy * sxy).sqrt();
+    let (low, high) = (half_trace - root, half_trace + root);
+    if !(low < 0.0 && -low >= high.abs()) {
+        return false;
+    }
+    // Its eigenvector (sxy, low − sxx), or (low − syy, sxy), whichever is better conditioned.
+    let (vx, vy) = if (low - sxx).abs() > (low - syy).abs() {
+        (sxy, low - sxx)
+    } else {
+        (low - syy, sxy)
+    };
+    let angle = vy.atan2(vx).rem_euclid(std::f64::consts::PI);
+    let step = (angle / std::f64::consts::FRAC_PI_4).round() as usize % 4;
+    let (dx, dy) = [(1, 0), (1, 1), (0, 1), (-1, 1)][step];
+    centre >= at(dx, dy) && centre >= at(-dx, -dy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definitions::CLASS_LINE;
 
     #[test]
     fn tiles_cover_with_overlap() {
@@ -1229,6 +1426,7 @@ mod tests {
             codes: vec![0, 1, 2],
             bias: vec![],
             scar_core_margin: None,
+            line_bridge_margin: None,
             photo_size: (16, 8),
         };
         let classes = scorer.classes((16, 8), |x, y| Some((x, y)));
@@ -1274,6 +1472,7 @@ mod tests {
             codes: vec![0, CLASS_LINE],
             bias: vec![],
             scar_core_margin: None,
+            line_bridge_margin: None,
             photo_size: (w as u32, h as u32),
         };
         for shift in [0.25, 0.5, 0.8] {
@@ -1338,6 +1537,7 @@ mod tests {
                 codes: vec![0, CLASS_LINE, CLASS_SCAR],
                 bias: vec![],
                 scar_core_margin: margin,
+                line_bridge_margin: None,
                 photo_size: (w as u32, h as u32),
             };
             let classes = scorer.classes((w as u32, h as u32), |x, y| Some((x, y)));
@@ -1361,6 +1561,59 @@ mod tests {
         assert_eq!(scar_px(Some(4.0)), (disc, 0, disc));
         // A margin above every lead removes both.
         assert_eq!(scar_px(Some(7.0)), (0, 0, disc));
+    }
+
+    /// A fine line along y = 6 of a 40×12 frame whose middle (x 18..=22) fades to a fine-line
+    /// logit 0.5 below background, and a faint spur (x = 8, y 7..=10) as faint that touches
+    /// only the line. A bridge margin of 1 joins the two pieces and leaves the spur out; a
+    /// margin below the fade, or none, leaves the line broken.
+    #[test]
+    fn weak_line_pixels_join_separate_pieces_and_nothing_else() {
+        let (w, h) = (40usize, 12usize);
+        let plane = w * h;
+        let mut data = vec![0.0f32; 3 * plane];
+        for y in 0..h {
+            for x in 0..w {
+                data[2 * plane + y * w + x] = -5.0; // scar far behind everywhere
+                let line = &mut data[plane + y * w + x];
+                *line = -3.0;
+                if y == 6 && (2..38).contains(&x) {
+                    *line = if (18..=22).contains(&x) { -0.5 } else { 1.0 };
+                }
+                if x == 8 && (7..=10).contains(&y) {
+                    *line = -0.5;
+                }
+            }
+        }
+        let logits = Logits {
+            classes: 3,
+            width: w as u32,
+            height: h as u32,
+            data,
+        };
+        let line_px = |margin: Option<f32>| {
+            let scorer = ClassScorer {
+                logits: &logits,
+                codes: vec![0, CLASS_LINE, CLASS_SCAR],
+                bias: vec![],
+                scar_core_margin: None,
+                line_bridge_margin: margin,
+                photo_size: (w as u32, h as u32),
+            };
+            let classes = scorer.classes((w as u32, h as u32), |x, y| Some((x, y)));
+            let is_line =
+                |x: usize, y: usize| classes.get_pixel(x as u32, y as u32).0[0] == CLASS_LINE;
+            let gap = (18..=22).filter(|&x| is_line(x, 6)).count();
+            let spur = (7..=10).filter(|&y| is_line(8, y)).count();
+            let total = (0..w)
+                .flat_map(|x| (0..h).map(move |y| (x, y)))
+                .filter(|&(x, y)| is_line(x, y))
+                .count();
+            (gap, spur, total)
+        };
+        assert_eq!(line_px(None), (0, 0, 31));
+        assert_eq!(line_px(Some(0.4)), (0, 0, 31));
+        assert_eq!(line_px(Some(1.0)), (5, 0, 36));
     }
 
     #[test]
@@ -1398,6 +1651,7 @@ mod tests {
             classes: classes.iter().map(|c| c.to_string()).collect(),
             class_bias: None,
             scar_core_margin: None,
+            line_bridge_margin: None,
             dtype: None,
         }
     }
@@ -1431,6 +1685,7 @@ mod tests {
             codes,
             bias: vec![0.0, -1.0, 0.0, 0.0],
             scar_core_margin: None,
+            line_bridge_margin: None,
             photo_size: (2, 1),
         };
         let classes = scorer.classes((2, 1), |x, y| Some((x, y)));

@@ -602,6 +602,7 @@ pub fn measure_prepared(
             file: load::file_name(&model.path),
             class_bias: model.manifest.output.class_bias.clone(),
             scar_core_margin: model.manifest.output.scar_core_margin,
+            line_bridge_margin: model.manifest.output.line_bridge_margin,
         },
         series: name,
         scale: ScaleInfo {

@@ -45,6 +45,7 @@ fn track_measures_the_fixture_series_against_truth() {
     );
     // The decision rule the shipped manifest applies to the logits is on record.
     assert_eq!(report.model.scar_core_margin, Some(3.0));
+    assert_eq!(report.model.line_bridge_margin, Some(5.0));
     assert_eq!(report.model.class_bias.as_ref().map(Vec::len), Some(4));
     assert_eq!(report.sessions.len(), truth.sessions.len());
     for (s, t) in report.sessions.iter().zip(&truth.sessions) {
@@ -184,6 +185,26 @@ fn track_measures_the_fixture_series_against_truth() {
     let converted = pct_floor.absolute / 100.0 * region_px / (20.0 * 20.0);
     assert!((mm2_floor.absolute - converted).abs() < 1e-9 * converted.max(1.0));
     assert_eq!(mm2_floor.relative_pct, pct_floor.relative_pct);
+
+    // The fixture's fine lines fade (they thin: the true line area falls 26 %) but none appear or
+    // vanish, so the line count must not move beyond its noise floor. Without bridging
+    // (`line_bridge_margin`) the fading lines break into pieces and the count rises by 2.
+    let true_counts: Vec<usize> = truth.sessions.iter().map(|s| s.line_count).collect();
+    assert!(true_counts.iter().all(|&c| c == true_counts[0]));
+    assert!(line.values[last].value < line.values[0].value * 0.85);
+    let count = metric(&report, "line_count");
+    for v in &count.values[1..] {
+        eprintln!(
+            "line count session {}: {} ({:+})",
+            v.session, v.value, v.delta
+        );
+        assert_eq!(
+            v.within_noise,
+            Some(true),
+            "line count, session {}",
+            v.session
+        );
+    }
 
     // metrics.csv: tidy, one row per session × metric.
     let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();

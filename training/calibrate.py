@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("onnx", nargs="?", default=str(MODELS_DIR / "skinseg-v1.onnx"),
                     help="the model; its manifest (same stem, .json) is updated")
     ap.add_argument("--scores-only", action="store_true",
-                    help="only recompute scores.heldout_synthetic with the manifest's class_bias and scar_core_margin")
+                    help="only recompute scores.heldout_synthetic with the manifest's class_bias, "
+                         "scar_core_margin and line_bridge_margin")
     args = ap.parse_args()
     onnx = Path(args.onnx)
     manifest_path = onnx.with_suffix(".json")
@@ -42,7 +43,8 @@ def main() -> None:
         manifest = json.loads(manifest_path.read_text())
         out = manifest["output"]
         manifest["scores"]["heldout_synthetic"] = evaluate(
-            onnx, "heldout", class_bias=out.get("class_bias"), scar_core_margin=out.get("scar_core_margin"))
+            onnx, "heldout", class_bias=out.get("class_bias"), scar_core_margin=out.get("scar_core_margin"),
+            line_bridge_margin=out.get("line_bridge_margin"))
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         return
     sess = session(onnx)
@@ -88,7 +90,8 @@ def main() -> None:
     # export.py wrote uncalibrated scores; a second calibration run keeps those
     manifest["scores"].setdefault("heldout_synthetic_uncalibrated", manifest["scores"]["heldout_synthetic"])
     manifest["scores"]["heldout_synthetic"] = evaluate(
-        onnx, "heldout", class_bias=full_bias, scar_core_margin=manifest["output"].get("scar_core_margin"))
+        onnx, "heldout", class_bias=full_bias, scar_core_margin=manifest["output"].get("scar_core_margin"),
+        line_bridge_margin=manifest["output"].get("line_bridge_margin"))
     manifest.setdefault("training", {})["calibration"] = (
         "output.class_bias: fine-line logit offset chosen on the held-out set so that predicted "
         "fine-line area equals the true area (training/calibrate.py)")

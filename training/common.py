@@ -25,6 +25,8 @@ REALDATA_DIR = REPO_DIR.parent / "shared" / "realdata"
 # `non_skin`: hair, eyes, lips, nostrils, clothes, background; skintrack measures skin only.
 CLASSES = ["background", "fine_line", "scar", "non_skin"]
 SCAR = CLASSES.index("scar")
+LINE = CLASSES.index("fine_line")
+BACKGROUND = CLASSES.index("background")
 # Per-channel normalisation: value = (pixel / 255 - MEAN) / STD. Fixed numbers (not dataset
 # statistics) so that they are easy to copy into any runtime.
 MEAN = [0.5, 0.5, 0.5]
@@ -123,26 +125,97 @@ def tiled_logits(run_tile, x: np.ndarray, tile: int = TILE, overlap: int = OVERL
     return acc / cnt
 
 
-def decide_classes(scores: np.ndarray, codes: np.ndarray, scar_core_margin: float | None) -> np.ndarray:
+def decide_classes(scores: np.ndarray, codes: np.ndarray, scar_core_margin: float | None,
+                   line_bridge_margin: float | None = None) -> np.ndarray:
     """Class codes (HxW uint8) from biased CxHxW scores, as skintrack's segment::ClassScorer:
     the argmax (ties to the lower class), mapped through `codes`; with `scar_core_margin`, a
     scar region (8-connected) stays scar only if its scar score leads the runner-up by at least
-    that much somewhere (hysteresis), else it takes each pixel's runner-up class."""
+    that much somewhere (hysteresis), else it takes each pixel's runner-up class; with
+    `line_bridge_margin`, weak fine-line ridges that join separate line pieces become fine line
+    (`bridge_line_pieces`)."""
     from scipy import ndimage
 
     if not scar_core_margin:
-        return codes[scores.argmax(0)]
-    best, runner_up, lead = rank_two(scores, codes)
-    scar = best == SCAR
-    labels, n = ndimage.label(scar, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return best
-    confident = np.zeros(n + 1, bool)
-    confident[1:] = ndimage.maximum(lead, labels, np.arange(1, n + 1)) >= scar_core_margin
-    demote = scar & ~confident[labels]
-    best = best.copy()
-    best[demote] = runner_up[demote]
+        best = codes[scores.argmax(0)]
+    else:
+        best, runner_up, lead = rank_two(scores, codes)
+        scar = best == SCAR
+        labels, n = ndimage.label(scar, structure=np.ones((3, 3), bool))
+        if n > 0:
+            confident = np.zeros(n + 1, bool)
+            confident[1:] = ndimage.maximum(lead, labels, np.arange(1, n + 1)) >= scar_core_margin
+            demote = scar & ~confident[labels]
+            best = best.copy()
+            best[demote] = runner_up[demote]
+    if line_bridge_margin is not None and (codes == LINE).any():
+        best = bridge_line_pieces(best, line_margin(scores, codes), line_bridge_margin)
     return best
+
+
+def line_margin(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per pixel: the fine-line score minus the best other class's score."""
+    c = int(np.flatnonzero(codes == LINE)[0])
+    others = np.delete(scores, c, axis=0).max(0)
+    return scores[c] - others
+
+
+def is_ridge(s: np.ndarray) -> np.ndarray:
+    """Pixels of the HxW field `s` on a ridge, as skintrack's segment::is_ridge: the Hessian's
+    strongest curvature is negative and the pixel is no lower than its two neighbours in that
+    direction (nearest of the four grid directions); border pixels are not."""
+    s = s.astype(np.float64)
+    h, w = s.shape
+    out = np.zeros((h, w), bool)
+    if h < 3 or w < 3:
+        return out
+    at = lambda dx, dy: s[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]  # noqa: E731
+    c = at(0, 0)
+    sxx = at(1, 0) + at(-1, 0) - 2 * c
+    syy = at(0, 1) + at(0, -1) - 2 * c
+    sxy = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / 4
+    half = (sxx + syy) / 2
+    root = np.sqrt(((sxx - syy) / 2) ** 2 + sxy * sxy)
+    low, high = half - root, half + root
+    ridge = (low < 0) & (-low >= np.abs(high))
+    first = np.abs(low - sxx) > np.abs(low - syy)
+    vx = np.where(first, sxy, low - syy)
+    vy = np.where(first, low - sxx, sxy)
+    angle = np.mod(np.arctan2(vy, vx), np.pi)
+    step = np.round(angle / (np.pi / 4)).astype(int) % 4
+    peak = np.zeros_like(ridge)
+    for k, (dx, dy) in enumerate([(1, 0), (1, 1), (0, 1), (-1, 1)]):
+        peak |= (step == k) & (c >= at(dx, dy)) & (c >= at(-dx, -dy))
+    out[1:-1, 1:-1] = ridge & peak
+    return out
+
+
+def bridge_line_pieces(classes: np.ndarray, margin: np.ndarray, bridge: float) -> np.ndarray:
+    """As skintrack's segment::bridge_line_pieces: background pixels whose fine-line `margin`
+    is at least -`bridge` and which lie on its ridge are weak; a weak region (8-connected)
+    touching two or more separate fine-line pieces becomes fine line."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    weak = (classes == BACKGROUND) & (margin >= -bridge) & is_ridge(margin)
+    regions, n = ndimage.label(weak, structure=eight)
+    if n == 0:
+        return classes
+    pieces, _ = ndimage.label(classes == LINE, structure=eight)
+    h, w = classes.shape
+    padded = np.pad(pieces, 1)
+    ys, xs = np.nonzero(weak)
+    pairs = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            p = padded[ys + 1 + dy, xs + 1 + dx]
+            touch = p > 0
+            pairs.append(np.stack([regions[ys, xs][touch], p[touch]], 1))
+    pairs = np.unique(np.concatenate(pairs), axis=0)
+    joins = np.zeros(n + 1, bool)
+    joins[np.flatnonzero(np.bincount(pairs[:, 0], minlength=n + 1) >= 2)] = True
+    out = classes.copy()
+    out[joins[regions]] = LINE
+    return out
 
 
 def rank_two(scores: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

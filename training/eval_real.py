@@ -309,7 +309,8 @@ def model_classifier(onnx_path: Path, threads: int = 1, scar_core_margin: float 
     (`scar_core_margin` overrides the manifest's, to try values)."""
     manifest, codes, scores = model_scorer(onnx_path, threads)
     core = manifest["output"].get("scar_core_margin") if scar_core_margin is None else scar_core_margin
-    return lambda rgb: decide_classes(scores(rgb), codes, core)
+    bridge = manifest["output"].get("line_bridge_margin")
+    return lambda rgb: decide_classes(scores(rgb), codes, core, bridge)
 
 
 # ----------------------------------------------------------------------------- the data
@@ -659,10 +660,12 @@ def main() -> None:
         "inference": "skintrack without a physical scale: working factor clamp(%d / longest side, 1/16, 2), "
                      "Lanczos3 resize below a factor of %g else Triangle, "
                      "%d px tiles with %d px overlap and tapered blending, logits "
-                     "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax, scar_core_margin %s"
+                     "interpolated (Catmull-Rom) to the photo, class_bias %s, argmax, scar_core_margin %s, "
+                     "line_bridge_margin %s"
                      % (manifest["working_scale"].get("longest_side") or 0, SHARP_RESAMPLING_BELOW_FACTOR,
                         manifest["tile"]["size"],
-                        manifest["tile"]["overlap"], manifest["output"].get("class_bias"), core),
+                        manifest["tile"]["overlap"], manifest["output"].get("class_bias"), core,
+                        manifest["output"].get("line_bridge_margin")),
         "wrinkles_javad71": score_wrinkles(root, classify, ov),
         "acne_acne04": score_acne(root, classify, ov),
         "scars_scarcare_atrophic": score_scars(root, classify, ov),

@@ -50,10 +50,12 @@ def session(onnx_path: str | Path, threads: int = 2) -> ort.InferenceSession:
 
 
 def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
-            class_bias: list[float] | None = None, scar_core_margin: float | None = None) -> np.ndarray:
+            class_bias: list[float] | None = None, scar_core_margin: float | None = None,
+            line_bridge_margin: float | None = None) -> np.ndarray:
     """Class map (HxW uint8) of an RGB uint8 image by tiled inference; `class_bias` is added to
-    the logits before the argmax (the manifest's calibrated `output.class_bias`), and scar
-    regions without a core this confident are dropped (`output.scar_core_margin`)."""
+    the logits before the argmax (the manifest's calibrated `output.class_bias`), scar
+    regions without a core this confident are dropped (`output.scar_core_margin`), and weak
+    line ridges join line pieces (`output.line_bridge_margin`)."""
     x, h, w = pad_to_multiple(normalise(rgb))
     name = sess.get_inputs()[0].name
 
@@ -63,7 +65,8 @@ def predict(sess: ort.InferenceSession, rgb: np.ndarray, tile: int = TILE, overl
     logits = tiled_logits(run, x, tile, overlap)[0, :, :h, :w]
     if class_bias is not None:
         logits = logits + np.asarray(class_bias, np.float32)[:, None, None]
-    return decide_classes(logits, np.arange(logits.shape[0], dtype=np.uint8), scar_core_margin)
+    return decide_classes(logits, np.arange(logits.shape[0], dtype=np.uint8), scar_core_margin,
+                          line_bridge_margin)
 
 
 class Counts:
@@ -140,7 +143,8 @@ class Counts:
 
 
 def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
-             class_bias: list[float] | None = None, scar_core_margin: float | None = None) -> dict:
+             class_bias: list[float] | None = None, scar_core_margin: float | None = None,
+             line_bridge_margin: float | None = None) -> dict:
     """Scores of the model on a split of the index, overall and by skin-tone group."""
     sess = session(onnx_path, threads)
     its = items(load_index(), split)
@@ -150,7 +154,8 @@ def evaluate(onnx_path: str | Path, split: str = "heldout", threads: int = 2,
     groups = {g: Counts() for g in ("light", "medium", "dark")}
     varieties = {v: Counts() for v in ("plain", "clinical")}
     for it in its:
-        pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias, scar_core_margin=scar_core_margin)
+        pred = predict(sess, load_rgb(it["image"]), class_bias=class_bias, scar_core_margin=scar_core_margin,
+                       line_bridge_margin=line_bridge_margin)
         truth = load_classes(it["classes"])
         looks = load_codes(it["look_alikes"]) if it.get("look_alikes") else None
         one = Counts()

@@ -39,6 +39,10 @@ REF_SIZE = 64
 # Scar hysteresis (output.scar_core_margin): a scar region is kept only where its scar logit
 # leads the runner-up class by this much somewhere (training/README.md, "Calibration").
 SCAR_CORE_MARGIN = 3.0
+# Line bridging (output.line_bridge_margin): weak fine-line ridges trailing by at most this much
+# join separate line pieces, so that fading lines are not counted as more lines
+# (training/README.md, "Calibration").
+LINE_BRIDGE_MARGIN = 5.0
 RETRAIN_COMMAND = "bash training/retrain.sh"
 
 
@@ -170,10 +174,10 @@ def main() -> None:
         "bytes": size,
         "input": {"name": "input", "layout": "NCHW", "color": "RGB", "value_range": [0, 1],
                   "mean": MEAN, "std": STD, "dtype": "float32"},
-        # scar hysteresis is a decision setting chosen by hand (README "Calibration"): written
-        # here so that a retrain keeps it; calibrate.py scores with it
+        # scar hysteresis and line bridging are decision settings chosen by hand (README
+        # "Calibration"): written here so that a retrain keeps them; calibrate.py scores with them
         "output": {"name": "logits", "kind": "logits", "classes": CLASSES, "dtype": "float32",
-                   "scar_core_margin": SCAR_CORE_MARGIN},
+                   "scar_core_margin": SCAR_CORE_MARGIN, "line_bridge_margin": LINE_BRIDGE_MARGIN},
         "tile": {"size": TILE, "overlap": OVERLAP, "multiple_of": MULTIPLE_OF},
         "working_scale": {"px_per_mm": PX_PER_MM, "longest_side": LONGEST_SIDE},
         "training": {

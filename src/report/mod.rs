@@ -62,11 +62,14 @@ pub struct ModelInfo {
     /// File name of the ONNX model.
     pub file: String,
     /// The manifest's decision settings applied to the logits (`output.class_bias`,
-    /// `output.scar_core_margin`): the same weights with another rule give other numbers.
+    /// `output.scar_core_margin`, `output.line_bridge_margin`): the same weights with another
+    /// rule give other numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_bias: Option<Vec<f32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scar_core_margin: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_bridge_margin: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -140,6 +140,7 @@ fn fabricated(
             file: "skinseg-tiny.onnx".to_string(),
             class_bias: None,
             scar_core_margin: None,
+            line_bridge_margin: None,
         },
         series: series.to_string(),
         scale: ScaleInfo {
