@@ -1501,6 +1501,25 @@ mod tests {
         }
     }
 
+    /// The class map of background / fine-line / scar `logits` in their own frame, unbiased,
+    /// with the given hysteresis settings.
+    fn three_class_map(
+        logits: &Logits,
+        scar_core_margin: Option<f32>,
+        line_bridge_margin: Option<f32>,
+    ) -> ClassMap {
+        let size = (logits.width, logits.height);
+        let scorer = ClassScorer {
+            logits,
+            codes: vec![0, CLASS_LINE, CLASS_SCAR],
+            bias: vec![],
+            scar_core_margin,
+            line_bridge_margin,
+            photo_size: size,
+        };
+        scorer.classes(size, |x, y| Some((x, y)))
+    }
+
     /// Two scar regions on a 40×12 frame: a confident one on the left (lead 6 at its centre,
     /// tapering to 0.5 at its edge) and a faint one on the right (lead 2 at most) that a
     /// fine-line logit trails. With a core margin of 4 the faint one takes its runner-up class,
@@ -1532,15 +1551,7 @@ mod tests {
             data,
         };
         let scar_px = |margin: Option<f32>| {
-            let scorer = ClassScorer {
-                logits: &logits,
-                codes: vec![0, CLASS_LINE, CLASS_SCAR],
-                bias: vec![],
-                scar_core_margin: margin,
-                line_bridge_margin: None,
-                photo_size: (w as u32, h as u32),
-            };
-            let classes = scorer.classes((w as u32, h as u32), |x, y| Some((x, y)));
+            let classes = three_class_map(&logits, margin, None);
             let count = |x0: u32, x1: u32, code: u8| {
                 (x0..x1)
                     .flat_map(|x| (0..h as u32).map(move |y| (x, y)))
@@ -1592,15 +1603,7 @@ mod tests {
             data,
         };
         let line_px = |margin: Option<f32>| {
-            let scorer = ClassScorer {
-                logits: &logits,
-                codes: vec![0, CLASS_LINE, CLASS_SCAR],
-                bias: vec![],
-                scar_core_margin: None,
-                line_bridge_margin: margin,
-                photo_size: (w as u32, h as u32),
-            };
-            let classes = scorer.classes((w as u32, h as u32), |x, y| Some((x, y)));
+            let classes = three_class_map(&logits, None, margin);
             let is_line =
                 |x: usize, y: usize| classes.get_pixel(x as u32, y as u32).0[0] == CLASS_LINE;
             let gap = (18..=22).filter(|&x| is_line(x, 6)).count();
