@@ -1209,18 +1209,25 @@ fn grow_scar_cores(classes: &mut [u8], state: &mut [u8], width: usize) {
         .filter(|&i| state[i] == SCAR_CORE)
         .collect();
     while let Some(i) = stack.pop() {
-        let (x, y) = (i % width, i / width);
-        for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
-            for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
-                let n = ny * width + nx;
-                if state[n] == SCAR_EDGE {
-                    state[n] = SCAR_CORE;
-                    classes[n] = CLASS_SCAR;
-                    stack.push(n);
-                }
+        for n in eight_neighbours(i, width, height) {
+            if state[n] == SCAR_EDGE {
+                state[n] = SCAR_CORE;
+                classes[n] = CLASS_SCAR;
+                stack.push(n);
             }
         }
     }
+}
+
+/// The indices of pixel `i`'s 8-connected neighbours inside a `width` × `height` row-major
+/// frame.
+fn eight_neighbours(i: usize, width: usize, height: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (i % width, i / width);
+    (y.saturating_sub(1)..=(y + 1).min(height - 1)).flat_map(move |ny| {
+        (x.saturating_sub(1)..=(x + 1).min(width - 1))
+            .map(move |nx| ny * width + nx)
+            .filter(move |&n| n != i)
+    })
 }
 
 /// Bridging: a background pixel is a weak line pixel when the fine-line score trails by at
@@ -1245,14 +1252,7 @@ fn bridge_line_pieces(
             && line_margins[i] >= -margin
             && is_ridge(line_margins, w, h, i % w, i / w)
     };
-    let neighbours = |i: usize| {
-        let (x, y) = (i % w, i / w);
-        (y.saturating_sub(1)..=(y + 1).min(h - 1)).flat_map(move |ny| {
-            (x.saturating_sub(1)..=(x + 1).min(w - 1))
-                .map(move |nx| ny * w + nx)
-                .filter(move |&n| n != i)
-        })
-    };
+    let neighbours = |i: usize| eight_neighbours(i, w, h);
     let mut seen_weak = vec![false; classes.len()];
     // Piece number of each line pixel reached so far (a piece is labelled whole when first met).
     let mut piece_of: std::collections::HashMap<usize, u32> = Default::default();
