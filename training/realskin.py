@@ -132,9 +132,15 @@ def draw_line(rng, img: np.ndarray, label: np.ndarray, skin: np.ndarray, start=N
     return pts
 
 
+# Whether composited scars are smoothed towards a blurred copy of the skin (scar tissue is
+# smoother than the skin around it). The draw is made either way, so both settings see the
+# same random stream.
+SCAR_SMOOTHING = True
+
+
 def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin: np.ndarray) -> None:
-    """An atrophic scar (boxcar, rolling or ice-pick): a pit shaded from one side, smoother and
-    slightly off-tone inside; labelled SCAR on skin."""
+    """An atrophic scar (boxcar, rolling or ice-pick): a pit shaded from one side, smoother
+    (with SCAR_SMOOTHING) and slightly off-tone inside; labelled SCAR on skin."""
     size = img.shape[0]
     kind = rng.choice(["boxcar", "rolling", "icepick"], p=[0.4, 0.4, 0.2])
     r0 = rng.uniform(2.5, 6) if kind == "icepick" else rng.uniform(5, 40)
@@ -166,7 +172,7 @@ def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin:
     factor = (1 + tone * depth) * (1 - shade * wall * towards) * (1 - (shade if kind == "icepick" else 0) * depth)
     pink = rng.uniform(0.03, 0.1) if rng.random() < 0.3 else 0.0
     tint = np.stack([1 + pink * depth, 1 - 0.5 * pink * depth, 1 - 0.3 * pink * depth], -1)
-    flat = rng.uniform(0.2, 0.6) * depth * k  # scar tissue is smoother than the skin around
+    flat = rng.uniform(0.2, 0.6) * depth * k * SCAR_SMOOTHING  # scar tissue is smoother than the skin around
     img[:] = img * (1 - flat[..., None]) + smooth * flat[..., None]
     img *= 1 + (factor[..., None] * tint - 1) * k[..., None]
     on = (rho <= 1.0) & (skin > 0.5) & (label != NON_SKIN) & (label != IGNORE)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLASSES, LONGEST_SIDE, MEAN, REALDATA_DIR, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
 from eval_real import voc_boxes  # noqa: E402
+import realskin  # noqa: E402
 from realskin import IGNORE, composite, skin_labels  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
@@ -339,10 +340,13 @@ def main() -> None:
                     help="crops per batch that get a second capture for the consistency term")
     ap.add_argument("--jpeg-p", type=float, default=0.5,
                     help="probability that a second capture goes through a JPEG re-encode (quality 70-95)")
+    ap.add_argument("--no-scar-smoothing", action="store_true",
+                    help="composited scars keep the skin's texture (not smoothed towards a blurred copy)")
     ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    realskin.SCAR_SMOOTHING = not a.no_scar_smoothing
     set_determinism(a.seed)
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     log_path = Path(a.out).with_suffix(".log")
