@@ -132,15 +132,12 @@ def draw_line(rng, img: np.ndarray, label: np.ndarray, skin: np.ndarray, start=N
     return pts
 
 
-# Whether composited scars are smoothed towards a blurred copy of the skin (scar tissue is
-# smoother than the skin around it). The draw is made either way, so both settings see the
-# same random stream.
-SCAR_SMOOTHING = True
-
-
-def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin: np.ndarray) -> None:
+def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin: np.ndarray,
+              smoothing: bool = True) -> None:
     """An atrophic scar (boxcar, rolling or ice-pick): a pit shaded from one side, smoother
-    (with SCAR_SMOOTHING) and slightly off-tone inside; labelled SCAR on skin."""
+    (with `smoothing`: blended towards `smooth`, a blurred copy of the skin) and slightly
+    off-tone inside; labelled SCAR on skin. The smoothing strength is drawn either way, so
+    both settings see the same random stream."""
     size = img.shape[0]
     kind = rng.choice(["boxcar", "rolling", "icepick"], p=[0.4, 0.4, 0.2])
     r0 = rng.uniform(2.5, 6) if kind == "icepick" else rng.uniform(5, 40)
@@ -172,16 +169,19 @@ def draw_scar(rng, img: np.ndarray, smooth: np.ndarray, label: np.ndarray, skin:
     factor = (1 + tone * depth) * (1 - shade * wall * towards) * (1 - (shade if kind == "icepick" else 0) * depth)
     pink = rng.uniform(0.03, 0.1) if rng.random() < 0.3 else 0.0
     tint = np.stack([1 + pink * depth, 1 - 0.5 * pink * depth, 1 - 0.3 * pink * depth], -1)
-    flat = rng.uniform(0.2, 0.6) * depth * k * SCAR_SMOOTHING  # scar tissue is smoother than the skin around
+    strength = rng.uniform(0.2, 0.6)
+    flat = (strength if smoothing else 0.0) * depth * k  # scar tissue is smoother than the skin around
     img[:] = img * (1 - flat[..., None]) + smooth * flat[..., None]
     img *= 1 + (factor[..., None] * tint - 1) * k[..., None]
     on = (rho <= 1.0) & (skin > 0.5) & (label != NON_SKIN) & (label != IGNORE)
     label[on] = SCAR
 
 
-def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray,
+              scar_smoothing: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Draw 0-3 lines (some branching) and 0-3 scars onto a real crop (HxWx3 uint8) whose
-    weak labels are `label` (BACKGROUND / NON_SKIN / IGNORE); only skin pixels change."""
+    weak labels are `label` (BACKGROUND / NON_SKIN / IGNORE); only skin pixels change.
+    `scar_smoothing`: see `draw_scar`."""
     img = crop_u8.astype(np.float32)
     label = label.copy()
     skin = ndi.gaussian_filter((label == BACKGROUND).astype(np.float32), 1.0)
@@ -189,7 +189,7 @@ def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray) 
         return crop_u8, label
     smooth = ndi.gaussian_filter(img, (2.5, 2.5, 0))
     for _ in range(int(rng.integers(0, 4))):
-        draw_scar(rng, img, smooth, label, skin)
+        draw_scar(rng, img, smooth, label, skin, scar_smoothing)
     for _ in range(int(rng.integers(0, 4))):
         pts = draw_line(rng, img, label, skin)
         if pts is not None and rng.random() < 0.3:

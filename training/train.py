@@ -28,7 +28,6 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLASSES, LONGEST_SIDE, MEAN, REALDATA_DIR, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
 from eval_real import voc_boxes  # noqa: E402
-import realskin  # noqa: E402
 from realskin import IGNORE, composite, skin_labels  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
@@ -134,8 +133,9 @@ class Augment:
 
     def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
                  line_bias: float = 0.5, real: "RealCropper | None" = None, real_frac: float = 0.0,
-                 composite_frac: float = 0.0, jpeg_p: float = 0.0):
+                 composite_frac: float = 0.0, jpeg_p: float = 0.0, scar_smoothing: bool = True):
         self.rng = rng
+        self.scar_smoothing = scar_smoothing
         self.jpeg_p = jpeg_p
         self.real = real
         self.real_frac = real_frac if real is not None else 0.0
@@ -201,7 +201,7 @@ class Augment:
         patch = self.real.crop(i, y0, x0, src)
         lab = self.real.label_crop(i, y0, x0, src)
         if r.random() < self.composite_frac:
-            patch, lab = composite(r, patch, lab)
+            patch, lab = composite(r, patch, lab, self.scar_smoothing)
         im = torch.from_numpy(patch).permute(2, 0, 1).float() / 255.0
         return self.to_tile(im, torch.from_numpy(np.ascontiguousarray(lab)))
 
@@ -346,7 +346,6 @@ def main() -> None:
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
-    realskin.SCAR_SMOOTHING = not a.no_scar_smoothing
     set_determinism(a.seed)
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     log_path = Path(a.out).with_suffix(".log")
@@ -377,7 +376,8 @@ def main() -> None:
             f"weak labels skin {np.mean(lab == 0):.3f} non-skin {np.mean(lab == 3):.3f} "
             f"unsure {np.mean(lab == IGNORE):.3f} ({time.time() - t0:.0f} s)")
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
-                  composite_frac=a.composite_frac, jpeg_p=a.jpeg_p)
+                  composite_frac=a.composite_frac, jpeg_p=a.jpeg_p,
+                  scar_smoothing=not a.no_scar_smoothing)
     steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
     total = steps_per_epoch * a.epochs
     warm = max(1, total // 30)
