@@ -205,7 +205,11 @@ def main() -> None:
             "loss": "class-weighted cross-entropy (weak-label pixels ignored) + soft Dice (fine_line, scar)"
                     + (f" + {meta['consistency']:g} x second-capture consistency (mean squared difference of the "
                        "class probabilities of a crop and of a second capture of it)"
-                       if meta.get("consistency") else ""),
+                       if meta.get("consistency") else "")
+                    + (f" + {meta['distill']:g} x distillation on the synthetic crops (KL divergence from the "
+                       f"teacher {meta['teacher']}'s background / fine_line / scar distribution, "
+                       f"temperature {meta['distill_temp']:g})"
+                       if meta.get("distill") else ""),
             "class_weights": meta["class_weights"],
             "augmentation": "random 256x256 crops with 0.85-1.2 scale jitter, flips, 90-degree "
                             "rotations, brightness/contrast/colour/gamma jitter, Gaussian blur, noise"
@@ -221,7 +225,9 @@ def main() -> None:
                 "labels": "weak skin / non_skin labels from a per-photo colour model of the face "
                           "(training/realskin.py; unsure pixels ignored); acne lesions, pores and "
                           "red marks are background; synthetic fine lines and atrophic scars "
-                          "(boxcar, rolling, ice-pick) drawn onto the skin with exact labels",
+                          "(boxcar, rolling, ice-pick) drawn onto the skin with exact labels"
+                          + ("" if meta.get("scar_smoothing", True) else
+                             "; composited scars keep the skin's texture (no smoothing)"),
             },
         },
         "scores": {"heldout_synthetic": scores},

@@ -141,6 +141,9 @@ class Augment:
         self.real_frac = real_frac if real is not None else 0.0
         self.composite_frac = composite_frac
         self.n_real = 0
+        # which crops of the last batch came from real photos (distillation uses only the
+        # synthetic ones); kept outside the random stream
+        self.last_real: list[bool] = []
         self.size = size
         self.line_bias = line_bias
         # fine lines cover well under 1% of the pixels: keep (a sample of) their positions so
@@ -244,12 +247,15 @@ class Augment:
         of them (Augment.photometric) with the same labels."""
         idx = self.rng.integers(0, imgs.shape[0], bsz)
         pairs = []
+        self.last_real = []
         for i in idx:
             if self.real_frac > 0 and self.rng.random() < self.real_frac:
                 pairs.append(self.geometric_real())
                 self.n_real += 1
+                self.last_real.append(True)
             else:
                 pairs.append(self.geometric(int(i), imgs[i], cls[i]))
+                self.last_real.append(False)
         x = torch.stack([p[0] for p in pairs])
         y = torch.stack([p[1] for p in pairs] + [p[1] for p in pairs[:second_views]]).long()
         return self.photometric(x, second_views), y
@@ -297,6 +303,42 @@ def consistency_ramp(step: int, total: int) -> float:
     return float(np.clip((step / total - 0.3) / 0.2, 0.0, 1.0))
 
 
+class Teacher:
+    """A trained model's ONNX file run with onnxruntime on the synthetic crops of each batch:
+    its logits for background, fine_line and scar are the soft targets of distill_loss. Tried
+    with model 1.0.0 (synthetic skin only, whose synthetic scar area repeats within 3 %): it
+    made every score worse (README "Tried and not landed: a second seed, synthetic only again,
+    distillation, ensembles"); kept for a better teacher, such as an ensemble of runs."""
+
+    def __init__(self, path: str, threads: int):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        # which model taught, for the checkpoint's meta (and so the manifest)
+        manifest = json.loads(Path(path).with_suffix(".json").read_text())
+        self.name = f"{manifest['name']} {manifest['version']} (sha256 {manifest['sha256'][:16]})"
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        # the exported models take batch 1
+        out = [self.session.run(None, {self.input: x[k : k + 1].numpy()})[0] for k in range(len(x))]
+        return torch.from_numpy(np.concatenate(out)[:, :3])
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL divergence from the teacher's to the student's distribution over background,
+    fine_line and scar (non_skin left out: the teacher has no such class), softened by the
+    temperature and scaled by its square so that the gradient keeps its size. Unlike the hard
+    labels, whose gradient fades once a pixel is classified right, it keeps pulling the
+    student's margins towards the teacher's, so plain skin stays as surely plain as the
+    teacher has it."""
+    t = F.log_softmax(teacher / temperature, 1)
+    s = F.log_softmax(student[:, :3] / temperature, 1)
+    return (t.exp() * (t - s)).sum(1).mean() * temperature**2
+
+
 def class_weights(cls: torch.Tensor, cap: float = 10.0) -> torch.Tensor:
     """Inverse-square-root class frequency of the synthetic labels, background = 1, capped;
     non_skin (large regions of the real photos, absent from the synthetic ones) weighs 1."""
@@ -342,6 +384,10 @@ def main() -> None:
                     help="probability that a second capture goes through a JPEG re-encode (quality 70-95)")
     ap.add_argument("--no-scar-smoothing", action="store_true",
                     help="composited scars keep the skin's texture (not smoothed towards a blurred copy)")
+    ap.add_argument("--teacher", default=None,
+                    help="ONNX model whose logits on the synthetic crops are soft targets (distill_loss)")
+    ap.add_argument("--distill", type=float, default=0.0, help="weight of distill_loss (needs --teacher)")
+    ap.add_argument("--distill-temp", type=float, default=2.0, help="temperature of distill_loss")
     ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
     a = ap.parse_args()
 
@@ -378,6 +424,9 @@ def main() -> None:
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
                   composite_frac=a.composite_frac, jpeg_p=a.jpeg_p,
                   scar_smoothing=not a.no_scar_smoothing)
+    if a.distill > 0 and not a.teacher:
+        raise SystemExit("--distill needs --teacher MODEL.onnx")
+    teacher = Teacher(a.teacher, a.threads) if a.distill > 0 else None
     steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
     total = steps_per_epoch * a.epochs
     warm = max(1, total // 30)
@@ -390,7 +439,7 @@ def main() -> None:
     for ep in range(1, a.epochs + 1):
         model.train()
         t0 = time.time()
-        sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0, "cons": 0.0}
+        sums = {"loss": 0.0, "ce": 0.0, "dice": 0.0, "cons": 0.0, "kd": 0.0}
         n_cls = len(CLASSES)
         inter = torch.zeros(n_cls)
         union = torch.zeros(n_cls)
@@ -400,7 +449,11 @@ def main() -> None:
             ce = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE)
             dl = dice_loss(logits, y)
             cons = consistency_loss(logits, a.batch) if a.consistency > 0 else torch.zeros(())
-            loss = ce + dl + consistency_ramp(step, total) * a.consistency * cons
+            kd = torch.zeros(())
+            synthetic = [k for k, is_real in enumerate(aug.last_real) if not is_real]
+            if teacher is not None and synthetic:
+                kd = distill_loss(logits[synthetic], teacher.logits(x[synthetic]), a.distill_temp)
+            loss = ce + dl + consistency_ramp(step, total) * a.consistency * cons + a.distill * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -410,6 +463,7 @@ def main() -> None:
             sums["ce"] += ce.item()
             sums["dice"] += dl.item()
             sums["cons"] += cons.item()
+            sums["kd"] += kd.item()
             with torch.no_grad():
                 pred = logits.argmax(1)
                 known = y != IGNORE
@@ -420,7 +474,7 @@ def main() -> None:
         iou = (inter / union.clamp_min(1)).tolist()
         n = steps_per_epoch
         log(f"epoch {ep}/{a.epochs} loss {sums['loss'] / n:.4f} ce {sums['ce'] / n:.4f} "
-            f"dice {sums['dice'] / n:.4f} cons {sums['cons'] / n:.5f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
+            f"dice {sums['dice'] / n:.4f} cons {sums['cons'] / n:.5f} kd {sums['kd'] / n:.4f} train-IoU bg {iou[0]:.3f} line {iou[1]:.3f} scar {iou[2]:.3f} "
             f"non-skin {iou[3]:.3f} real crops {aug.n_real} "
             f"lr {sched.get_last_lr()[0]:.2e} {dt:.0f}s (eta {dt * (a.epochs - ep) / 60:.1f} min)")
 
@@ -429,7 +483,10 @@ def main() -> None:
             "seed": a.seed, "threads": a.threads, "steps": total, "minutes": round(minutes, 1),
             "train_images": len(its), "real_set": REAL_SET if real else None,
             "real_photos": len(real.photos) if real else 0, "real_frac": a.real_frac,
-            "composite_frac": a.composite_frac, "consistency": a.consistency, "second_views": a.second_views, "jpeg_p": a.jpeg_p, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
+            "composite_frac": a.composite_frac, "consistency": a.consistency, "second_views": a.second_views, "jpeg_p": a.jpeg_p,
+            "scar_smoothing": not a.no_scar_smoothing,
+            "teacher": teacher.name if teacher else None, "distill": a.distill,
+            "distill_temp": a.distill_temp, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
     torch.save({"state_dict": model.state_dict(), "meta": meta}, a.out)
     log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")
