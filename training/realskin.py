@@ -26,6 +26,13 @@ IGNORE = 255
 BACKGROUND, FINE_LINE, SCAR, NON_SKIN = 0, 1, 2, 3
 
 
+def ycrcb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Luma Y and chroma Cr, Cb (BT.601, 0-255 with grey at 128) of an HxWx3 uint8 photo."""
+    f = rgb.astype(np.float32)
+    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    return y, (f[..., 0] - y) * 0.713 + 128, (f[..., 2] - y) * 0.564 + 128
+
+
 def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
     """Weak per-pixel skin label of a face photo (HxWx3 uint8): BACKGROUND (skin), NON_SKIN,
     or IGNORE where unsure. `lesion_boxes`: (name, x0, y0, x1, y1) as eval_real.voc_boxes.
@@ -38,10 +45,7 @@ def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
        specks (pores, dark spots) become IGNORE, and so does a 3-px seam between the two.
     """
     h, w = rgb.shape[:2]
-    f = rgb.astype(np.float32)
-    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
-    cr = (f[..., 0] - y) * 0.713 + 128
-    cb = (f[..., 2] - y) * 0.564 + 128
+    y, cr, cb = ycrcb(rgb)
     seed = (cr > 135) & (cr < 175) & (cb > 80) & (cb < 128) & (y > 60)
     seed |= box_mask(seed.shape, lesion_boxes)
     seed = ndi.binary_opening(seed, iterations=2)

@@ -20,15 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import MODELS_DIR, REALDATA_DIR  # noqa: E402
-from eval_real import acne_photos, model_classifier, wrinkle_photos  # noqa: E402
-
-NON_SKIN = 3
-
-
-def chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    return (r - y) * 0.713 + 128, (b - y) * 0.564 + 128
+from eval_real import NON_SKIN, acne_photos, model_classifier, wrinkle_photos  # noqa: E402
+from realskin import ycrcb  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +38,7 @@ def main() -> None:
         for k, (_, rgb, _) in enumerate(photos):
             if k >= a.photos:
                 break
-            cr, cb = chroma(rgb)
+            _, cr, cb = ycrcb(rgb)
             grey = np.abs(cr - 128) + np.abs(cb - 128)
             if np.median(grey) < 3:
                 continue

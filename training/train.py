@@ -311,14 +311,12 @@ class Teacher:
     distillation, ensembles"); kept for a better teacher, such as an ensemble of runs."""
 
     def __init__(self, path: str, threads: int):
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        from eval_real import load_manifest
+        from evaluate import session  # onnxruntime only when distilling
+        self.session = session(path, threads)
         self.input = self.session.get_inputs()[0].name
         # which model taught, for the checkpoint's meta (and so the manifest)
-        manifest = json.loads(Path(path).with_suffix(".json").read_text())
+        manifest = load_manifest(Path(path))
         self.name = f"{manifest['name']} {manifest['version']} (sha256 {manifest['sha256'][:16]})"
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -450,9 +448,10 @@ def main() -> None:
             dl = dice_loss(logits, y)
             cons = consistency_loss(logits, a.batch) if a.consistency > 0 else torch.zeros(())
             kd = torch.zeros(())
-            synthetic = [k for k, is_real in enumerate(aug.last_real) if not is_real]
-            if teacher is not None and synthetic:
-                kd = distill_loss(logits[synthetic], teacher.logits(x[synthetic]), a.distill_temp)
+            if teacher is not None:
+                synthetic = [k for k, is_real in enumerate(aug.last_real) if not is_real]
+                if synthetic:
+                    kd = distill_loss(logits[synthetic], teacher.logits(x[synthetic]), a.distill_temp)
             loss = ce + dl + consistency_ramp(step, total) * a.consistency * cons + a.distill * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
