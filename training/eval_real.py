@@ -39,6 +39,12 @@ Measurements (pixel counts pooled over the photos of a set unless said otherwise
 - nasolabial, wrinklearea3d_nasolabial_polygons, photos not flagged `likely_ai_generated`:
   predicted fine-line pixels inside the rendered fold masks / all predicted line pixels, next to
   the masks' share of the pixels (chance).
+- skin region, wrinkles and acne sets: `measured_not_skin_coloured_*` = share of the measured
+  region (pixels not called non_skin) that is not skin-coloured by a crude chroma rule
+  (`measured_not_skin_coloured`), median and p75 over the colour photos, and how many exceed
+  20 %: white walls, beige blurred rooms and pale shirts measured as skin show up here; the
+  `*_non_skin_frac` of the annotation boxes (which lie on skin) show the other side, skin
+  wrongly dropped.
 
 Usage: python training/eval_real.py [MODEL.onnx] [--realdata DIR] [--overlays DIR] [--write-manifest]
 Prints the scores as JSON on stdout; `--write-manifest` also stores them (without the per-class
@@ -440,6 +446,41 @@ class Overlays:
         image.save(self.out / f"{self.prefix}{kind}_{Path(name).stem[:40]}.png")
 
 
+def ycrcb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Luma Y and chroma Cr, Cb (BT.601, 0-255 with grey at 128) of an HxWx3 uint8 photo."""
+    f = rgb.astype(np.float32)
+    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    return y, (f[..., 0] - y) * 0.713 + 128, (f[..., 2] - y) * 0.564 + 128
+
+
+def measured_not_skin_coloured(rgb: np.ndarray, cls: np.ndarray) -> float | None:
+    """Share of the measured region (every pixel not called non_skin) that is not skin-
+    coloured: YCrCb Cr < 133 (too little red for any skin tone under roughly neutral light) or
+    nearly grey (|Cr - 128| + |Cb - 128| < 8). None for a black-and-white photo (median
+    chroma under 3). Crude by design, an upper bound: shadowed or very pale skin can fail the
+    rule; white walls, grey shirts and blue backdrops always do."""
+    _, cr, cb = ycrcb(rgb)
+    grey = np.abs(cr - 128) + np.abs(cb - 128)
+    if np.median(grey) < 3:
+        return None
+    measured = cls != NON_SKIN
+    off = (cr < 133) | (grey < 8)
+    return float(np.count_nonzero(measured & off)) / max(int(np.count_nonzero(measured)), 1)
+
+
+def off_skin_summary(shares: list[float]) -> dict:
+    """The figures of `measured_not_skin_coloured` over a set's colour photos."""
+    v = np.array(shares, float)
+    if not len(v):
+        return {"colour_photos": 0}
+    return {
+        "colour_photos": len(v),
+        "measured_not_skin_coloured_median": json_float(float(np.median(v)), 4),
+        "measured_not_skin_coloured_p75": json_float(float(np.percentile(v, 75)), 4),
+        "photos_measured_not_skin_coloured_over_20pct": int((v > 0.2).sum()),
+    }
+
+
 # ----------------------------------------------------------------------------- measurements
 
 def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None = None) -> dict:
@@ -451,8 +492,11 @@ def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None =
     per_class = {}
     photos = no_line = 0
     non_px = non_in = 0
+    off_skin = []
     for name, rgb, boxes in wrinkle_photos(root):
         cls = classify(rgb)
+        if (share := measured_not_skin_coloured(rgb, cls)) is not None:
+            off_skin.append(share)
         line = cls == LINE
         inside = box_mask(line.shape, boxes)
         non_px += int(np.count_nonzero(cls == NON_SKIN))
@@ -493,6 +537,7 @@ def score_wrinkles(root: Path, classify: Classifier, overlays: Overlays | None =
         "line_density_in_boxes_by_class": {k: json_float(v[1] / v[2], 5) for k, v in sorted(per_class.items())},
         "non_skin_px_frac": json_float(non_px / all_px, 4),
         "box_px_non_skin_frac": json_float(non_in / box_px if box_px else float("nan"), 4),
+        **off_skin_summary(off_skin),
     }
 
 
@@ -509,8 +554,11 @@ def score_acne(root: Path, classify: Classifier, overlays: Overlays | None = Non
     scar_px = line_px = all_px = 0
     photos = found = 0
     non_px = box_px = box_non = 0
+    off_skin = []
     for name, rgb, boxes in acne_photos(root):
         cls = classify(rgb)
+        if (share := measured_not_skin_coloured(rgb, cls)) is not None:
+            off_skin.append(share)
         photos += 1
         non_px += int(np.count_nonzero(cls == NON_SKIN))
         lesions = box_mask(cls.shape, boxes)
@@ -546,6 +594,7 @@ def score_acne(root: Path, classify: Classifier, overlays: Overlays | None = Non
         "photos_with_scar_found_frac": json_float(found / photos if photos else float("nan")),
         "non_skin_px_frac": json_float(non_px / all_px, 4),
         "lesion_box_px_non_skin_frac": json_float(box_non / box_px if box_px else float("nan"), 4),
+        **off_skin_summary(off_skin),
     }
 
 

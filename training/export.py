@@ -221,13 +221,18 @@ def main() -> None:
                 "photos": meta.get("real_photos", 0),
                 "crop_share": meta.get("real_frac", 0.0),
                 "composite_share": meta.get("composite_frac", 0.0),
+                **({"backdrop_share": meta["backdrop_frac"]} if meta.get("backdrop_frac") else {}),
                 "crops_seen": meta.get("real_crops", 0),
                 "labels": "weak skin / non_skin labels from a per-photo colour model of the face "
                           "(training/realskin.py; unsure pixels ignored); acne lesions, pores and "
                           "red marks are background; synthetic fine lines and atrophic scars "
                           "(boxcar, rolling, ice-pick) drawn onto the skin with exact labels"
                           + ("" if meta.get("scar_smoothing", True) else
-                             "; composited scars keep the skin's texture (no smoothing)"),
+                             "; composited scars keep the skin's texture (no smoothing)")
+                          + ("; in backdrop_share of the real crops part of the frame is replaced by a "
+                             "surface labelled non_skin: a strongly defocused scene, a pale (or any-colour) "
+                             "flat field or a striped fabric (realskin.paste_backdrop)"
+                             if meta.get("backdrop_frac") else ""),
             },
         },
         "scores": {"heldout_synthetic": scores},

@@ -20,17 +20,10 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 
-from eval_real import EIGHT, box_mask
+from eval_real import EIGHT, box_mask, ycrcb
 
 IGNORE = 255
 BACKGROUND, FINE_LINE, SCAR, NON_SKIN = 0, 1, 2, 3
-
-
-def ycrcb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Luma Y and chroma Cr, Cb (BT.601, 0-255 with grey at 128) of an HxWx3 uint8 photo."""
-    f = rgb.astype(np.float32)
-    y = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
-    return y, (f[..., 0] - y) * 0.713 + 128, (f[..., 2] - y) * 0.564 + 128
 
 
 def skin_labels(rgb: np.ndarray, lesion_boxes=()) -> np.ndarray:
@@ -202,3 +195,109 @@ def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray,
     orig = crop_u8.astype(np.float32)
     img = orig + ndi.gaussian_filter(img - orig, (0.5, 0.5, 0))
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), label
+
+
+# ---- backdrops: pale, skin-toned, defocused or striped surfaces that are not skin -------------
+#
+# The real training photos (ACNE04) are clinical: faces before dark or grey walls. Press and
+# stock photos put faces before white walls, beige blurred rooms and pale shirts, which the
+# network never saw as non-skin and so measured as skin. A share of the real crops gets part of
+# its frame replaced by such a surface, labelled NON_SKIN. Pale and defocused kinds are the
+# point: colour alone cannot tell them from pale skin, texture and focus can.
+
+
+def _backdrop_region(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Signed distance (px, approximately) to a random boundary; positive = backdrop side.
+    Either a wavy edge across the crop or the outside of a face-sized ellipse, covering
+    roughly 20-70 % of the crop."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    if rng.random() < 0.5:
+        ang = rng.uniform(0, 2 * math.pi)
+        nx, ny = math.cos(ang), math.sin(ang)
+        along = xx * -ny + yy * nx
+        d = (xx - size / 2) * nx + (yy - size / 2) * ny - rng.uniform(-0.25, 0.25) * size
+        for _ in range(3):
+            period = rng.uniform(0.3, 1.5) * size
+            d += rng.uniform(0, 0.05) * size * np.sin(2 * math.pi * along / period + rng.uniform(0, 2 * math.pi))
+        return d
+    cy, cx = rng.uniform(0.2, 0.8, 2) * size
+    ry, rx = rng.uniform(0.35, 0.8, 2) * size
+    rho = np.hypot((yy - cy) / ry, (xx - cx) / rx)
+    return (rho - 1) * min(ry, rx)
+
+
+def _pale_colour(rng: np.random.Generator) -> np.ndarray:
+    """White, cream, beige or light grey (RGB 0-255)."""
+    base = rng.uniform(170, 250)
+    warm = rng.uniform(-5, 25)
+    return np.array([base + warm * 0.4, base, base - warm], np.float32).clip(0, 255)
+
+
+def _backdrop(rng: np.random.Generator, size: int, other: np.ndarray) -> np.ndarray:
+    """A size x size x 3 float surface: a strongly defocused scene (`other`, another real crop,
+    often a face: blurred skin is not measurable skin), a flat field, or a striped or woven
+    fabric; flat fields and fabrics are pale (white, cream, beige, light grey) or, less often,
+    any colour. Never a sharp flat field in the skin's own colour: trained as non-skin, that
+    taught the network to drop smooth pale skin (training/README.md, "Backdrops")."""
+    kind = rng.choice(["defocused", "flat", "fabric"], p=[0.45, 0.3, 0.25])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    if kind == "defocused":
+        out = ndi.gaussian_filter(other.astype(np.float32), (rng.uniform(5, 16), rng.uniform(5, 16), 0))
+        if rng.random() < 0.5:
+            a = rng.uniform(0.2, 0.8)
+            out = out * (1 - a) + _pale_colour(rng) * a
+        return out
+    colour = _pale_colour(rng) if rng.random() < 0.7 else rng.uniform(20, 235, 3).astype(np.float32)
+    ang = rng.uniform(0, 2 * math.pi)
+    gradient = 1 + rng.uniform(0, 0.25) * ((xx * math.cos(ang) + yy * math.sin(ang)) / size - 0.5)
+    shading = ndi.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), 24) * 24 * rng.uniform(0, 0.15)
+    out = colour[None, None, :] * (gradient + shading)[..., None]
+    if kind == "fabric":
+        weave = np.zeros((size, size), np.float32)
+        for _ in range(1 if rng.random() < 0.6 else 2):
+            a = rng.uniform(0, math.pi)
+            weave += np.sin(2 * math.pi * (xx * math.cos(a) + yy * math.sin(a)) / rng.uniform(3, 10))
+        out = out * (1 + rng.uniform(0.03, 0.12) * weave)[..., None]
+        out = ndi.gaussian_filter(out, (rng.uniform(0.3, 1.2), rng.uniform(0.3, 1.2), 0))
+    return out
+
+
+def paste_backdrop(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray,
+                   other_u8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a random part of a real crop (HxWx3 uint8, weak labels `label`) with a surface
+    that is not skin (`_backdrop`; `other_u8`: another real crop of the same size, the scene a
+    defocused backdrop is made of). The part becomes NON_SKIN; a 2-px seam becomes IGNORE, as
+    the weak labels leave the seam between skin and non-skin unlabelled."""
+    size = crop_u8.shape[0]
+    d = _backdrop_region(rng, size)
+    surface = _backdrop(rng, size, other_u8)
+    alpha = np.clip(d / rng.uniform(0.7, 2.5) + 0.5, 0, 1)[..., None]
+    img = crop_u8.astype(np.float32) * (1 - alpha) + surface * alpha
+    label = label.copy()
+    label[d > 0] = NON_SKIN
+    label[np.abs(d) < 2] = IGNORE
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), label
+
+
+def add_shine(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Specular shine on the skin of a real crop: a soft bright patch (towards white, the
+    skin's texture partly washed out) that stays labelled skin. The counterweight to
+    `paste_backdrop`: without it a network that learns "pale and smooth is not skin" drops the
+    shiny forehead and cheeks of clinical photos."""
+    size = crop_u8.shape[0]
+    skin = label == BACKGROUND
+    if skin.mean() < 0.2:
+        return crop_u8
+    ys, xs = np.nonzero(skin)
+    k = int(rng.integers(0, len(ys)))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    sy, sx = rng.uniform(25, 110, 2)
+    blob = np.exp(-0.5 * (((yy - ys[k]) / sy) ** 2 + ((xx - xs[k]) / sx) ** 2))
+    blob *= ndi.gaussian_filter(skin.astype(np.float32), 3)
+    img = crop_u8.astype(np.float32)
+    washed = ndi.gaussian_filter(img, (rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0), 0))
+    a = blob[..., None]
+    img = img * (1 - a) + washed * a
+    strength = rng.uniform(0.15, 0.5)
+    img = img * (1 - a * strength) + 250 * a * strength
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)

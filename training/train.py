@@ -28,7 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLASSES, LONGEST_SIDE, MEAN, REALDATA_DIR, STD, TILE, TRAINING_DIR, items, load_classes, load_index, load_rgb  # noqa: E402
 from eval_real import voc_boxes  # noqa: E402
-from realskin import IGNORE, composite, skin_labels  # noqa: E402
+from realskin import IGNORE, add_shine, composite, paste_backdrop, skin_labels  # noqa: E402
 from model import SkinSeg  # noqa: E402
 
 RUNS_DIR = TRAINING_DIR / "runs"
@@ -133,8 +133,11 @@ class Augment:
 
     def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
                  line_bias: float = 0.5, real: "RealCropper | None" = None, real_frac: float = 0.0,
-                 composite_frac: float = 0.0, jpeg_p: float = 0.0, scar_smoothing: bool = True):
+                 composite_frac: float = 0.0, jpeg_p: float = 0.0, scar_smoothing: bool = True,
+                 backdrop_frac: float = 0.0, shine_frac: float = 0.0):
         self.rng = rng
+        self.backdrop_frac = backdrop_frac
+        self.shine_frac = shine_frac
         self.scar_smoothing = scar_smoothing
         self.jpeg_p = jpeg_p
         self.real = real
@@ -205,6 +208,16 @@ class Augment:
         lab = self.real.label_crop(i, y0, x0, src)
         if r.random() < self.composite_frac:
             patch, lab = composite(r, patch, lab, self.scar_smoothing)
+        # no draw without backdrops: keeps the random stream (and so a retrain) of model 2.0.0
+        if self.backdrop_frac > 0 and r.random() < self.backdrop_frac:
+            j = int(r.integers(0, len(self.real.photos)))
+            hj, wj = self.real.working_size(j)
+            sj = min(src, hj, wj)
+            other = self.real.crop(j, int(r.integers(0, hj - sj + 1)), int(r.integers(0, wj - sj + 1)), sj)
+            if sj == src:
+                patch, lab = paste_backdrop(r, patch, lab, other)
+        if self.shine_frac > 0 and r.random() < self.shine_frac:
+            patch = add_shine(r, patch, lab)
         im = torch.from_numpy(patch).permute(2, 0, 1).float() / 255.0
         return self.to_tile(im, torch.from_numpy(np.ascontiguousarray(lab)))
 
@@ -386,6 +399,12 @@ def main() -> None:
                     help="ONNX model whose logits on the synthetic crops are soft targets (distill_loss)")
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distill_loss (needs --teacher)")
     ap.add_argument("--distill-temp", type=float, default=2.0, help="temperature of distill_loss")
+    ap.add_argument("--backdrop-frac", type=float, default=0.25,
+                    help="probability that a real crop gets part of its frame replaced by a pale, skin-toned, "
+                         "defocused or striped surface labelled non_skin (realskin.paste_backdrop)")
+    ap.add_argument("--shine-frac", type=float, default=0.0,
+                    help="probability that a real crop gets a soft specular shine on its skin, still labelled "
+                         "skin (realskin.add_shine; the counterweight to --backdrop-frac)")
     ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
     a = ap.parse_args()
 
@@ -421,7 +440,8 @@ def main() -> None:
             f"unsure {np.mean(lab == IGNORE):.3f} ({time.time() - t0:.0f} s)")
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
                   composite_frac=a.composite_frac, jpeg_p=a.jpeg_p,
-                  scar_smoothing=not a.no_scar_smoothing)
+                  scar_smoothing=not a.no_scar_smoothing, backdrop_frac=a.backdrop_frac,
+                  shine_frac=a.shine_frac)
     if a.distill > 0 and not a.teacher:
         raise SystemExit("--distill needs --teacher MODEL.onnx")
     teacher = Teacher(a.teacher, a.threads) if a.distill > 0 else None
@@ -483,7 +503,7 @@ def main() -> None:
             "train_images": len(its), "real_set": REAL_SET if real else None,
             "real_photos": len(real.photos) if real else 0, "real_frac": a.real_frac,
             "composite_frac": a.composite_frac, "consistency": a.consistency, "second_views": a.second_views, "jpeg_p": a.jpeg_p,
-            "scar_smoothing": not a.no_scar_smoothing,
+            "scar_smoothing": not a.no_scar_smoothing, "backdrop_frac": a.backdrop_frac, "shine_frac": a.shine_frac,
             "teacher": teacher.name if teacher else None, "distill": a.distill,
             "distill_temp": a.distill_temp, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
