@@ -36,6 +36,11 @@ type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 /// in %), for the focus table.
 const FOCUS: &str = "focus: fine detail ratio";
 
+/// Lesion metrics whose large changes are listed on stderr, with their series and session.
+const LESION_METRICS: [&str; 3] = ["scar_area_pct", "line_length_px_per_mp", "line_area_pct"];
+/// A change this large (a share of the baseline's value) is listed.
+const LARGE_CHANGE: f64 = 0.1;
+
 /// Sessions per synthetic series: a baseline and two re-captures that share it.
 const SYNTHETIC_SESSIONS: usize = 3;
 
@@ -236,10 +241,23 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                     (name, _) => (name, 1.0),
                 };
                 let reference = metric.values[0].value.abs() * per_unit;
-                for v in &metric.values[1..] {
+                for (session, v) in metric.values.iter().enumerate().skip(1) {
                     out.entry(name.to_string())
                         .or_default()
                         .push((v.delta * per_unit, reference));
+                    // The pairs that set a p95: which series and session, for the diagnosis.
+                    if LESION_METRICS.contains(&name)
+                        && (v.delta * per_unit).abs() > LARGE_CHANGE * reference.max(f64::MIN_POSITIVE)
+                    {
+                        eprintln!(
+                            "{label}: large change: {name} session {session}: {:.4} -> {:.4} \
+                             (common region {} px, {} px left out as non-skin)",
+                            reference,
+                            reference + v.delta * per_unit,
+                            run.report.common_region.pixels,
+                            run.report.common_region.non_skin_px
+                        );
+                    }
                 }
             }
             let roughness = run.report.metrics.iter().find(|m| m.name == "roughness");
