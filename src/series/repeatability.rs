@@ -12,22 +12,23 @@ use crate::report::NoiseFloor;
 /// units take their scale-free twin's floor ([`noise_floor`]).
 ///
 /// From 64 synthetic series (128 re-captures) and 185 real photos warped and relit
-/// (`-- 64 80`, 2026-11-29, model skinseg 2.0.0 with scar hysteresis 3.0 and line bridging
-/// 5.0, Lanczos3 below a working factor of 1.5, later sessions segmented under the baseline's
-/// light, logits interpolated and photos warped with Catmull-Rom weights; scar metrics from
-/// the 25 scar close-ups, line metrics from the 80 wrinkled faces, skin metrics from all). Real
-/// photos dominate: the model finds little of real scars and wrinkles, so what it finds moves
-/// a lot between two views, and clinics photograph real skin.
+/// (`-- 64 80`, 2026-11-29, model skinseg 2.1.0 (backdrops as non-skin, non-skin offset −0.5)
+/// with scar hysteresis 3.0 and line bridging 5.0, Lanczos3 below a working factor of 1.5,
+/// later sessions segmented under the baseline's light, logits interpolated and photos warped
+/// with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line metrics from the 80
+/// wrinkled faces, skin metrics from all). Real photos dominate: the model finds little of
+/// real scars and wrinkles, so what it finds moves a lot between two views, and clinics
+/// photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
-    ("line_area_pct", 0.0, 0.0699),
-    ("line_length_px_per_mp", 12.4, 343.4),
+    ("line_area_pct", 2.1, 0.0598),
+    ("line_length_px_per_mp", 0.0, 522.4),
     ("line_count", 0.0, 2.0),
-    ("scar_area_pct", 2.1, 0.1953),
-    ("scar_count", 16.4, 1.013),
-    ("roughness", 2.4, 0.0228),
-    ("redness_a", 0.0, 0.924),
-    ("redness_area_pct", 0.0, 0.882),
-    ("ita_deg", 0.0, 0.99),
+    ("scar_area_pct", 2.6, 0.1781),
+    ("scar_count", 14.2, 1.003),
+    ("roughness", 2.6, 0.0179),
+    ("redness_a", 0.0, 0.533),
+    ("redness_area_pct", 0.0, 0.651),
+    ("ita_deg", 0.0, 0.96),
 ];
 
 /// The noise floor of a metric, if measured. A metric in physical units is the same quantity
