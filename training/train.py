@@ -400,8 +400,9 @@ def main() -> None:
     ap.add_argument("--distill", type=float, default=0.0, help="weight of distill_loss (needs --teacher)")
     ap.add_argument("--distill-temp", type=float, default=2.0, help="temperature of distill_loss")
     ap.add_argument("--backdrop-frac", type=float, default=0.25,
-                    help="probability that a real crop gets part of its frame replaced by a pale, skin-toned, "
-                         "defocused or striped surface labelled non_skin (realskin.paste_backdrop)")
+                    help="probability that a real crop gets part of its frame replaced by a surface labelled "
+                         "non_skin: a strongly defocused scene, a pale (or any-colour) flat field or a "
+                         "striped fabric (realskin.paste_backdrop)")
     ap.add_argument("--shine-frac", type=float, default=0.0,
                     help="probability that a real crop gets a soft specular shine on its skin, still labelled "
                          "skin (realskin.add_shine; the counterweight to --backdrop-frac)")
