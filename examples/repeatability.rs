@@ -247,7 +247,8 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                         .push((v.delta * per_unit, reference));
                     // The pairs that set a p95: which series and session, for the diagnosis.
                     if LESION_METRICS.contains(&name)
-                        && (v.delta * per_unit).abs() > LARGE_CHANGE * reference.max(f64::MIN_POSITIVE)
+                        && (v.delta * per_unit).abs()
+                            > LARGE_CHANGE * reference.max(f64::MIN_POSITIVE)
                     {
                         eprintln!(
                             "{label}: large change: {name} session {session}: {:.4} -> {:.4} \

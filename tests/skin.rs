@@ -101,7 +101,7 @@ fn a_backdrop_beside_the_skin_is_left_out_and_drawn() {
 fn a_pale_wall_beside_the_skin_is_left_out() {
     let (plain, report, (w, h), edge, _work) = analyze_with_backdrop(PALE_WALL);
     let backdrop_px = (w - edge) as f64 * (h - 12) as f64;
-    let left_out = (report.common_region.non_skin_px - plain.common_region.non_skin_px) as f64;
+    let left_out = report.common_region.non_skin_px as f64 - plain.common_region.non_skin_px as f64;
     assert!(
         (left_out - backdrop_px).abs() < 0.05 * backdrop_px,
         "{left_out} px left out as non-skin, pale wall {backdrop_px} px"

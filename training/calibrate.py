@@ -91,15 +91,15 @@ def main() -> None:
     # Fine lines only. Scars read ~10% large on synthetic skin too, but a scar offset that fixes
     # that (-1.59 for 2.0.0) also drops real atrophic scars the model barely finds already
     # (scar close-ups with a scar found 96% -> 88%; training/README.md, "Calibration").
+    manifest = json.loads(manifest_path.read_text())
+    classes = manifest["output"]["classes"]
     full_bias = [0.0] * n_classes
-    full_bias[1] = fit(1, full_bias)
-    classes = json.loads(manifest_path.read_text())["output"]["classes"]
     if "non_skin" in classes:
         full_bias[classes.index("non_skin")] = NON_SKIN_OFFSET
+    full_bias[1] = fit(1, full_bias)
     true_line = sum(int((t == 1).sum()) for t in truths)
     print(f"fine-line logit offset {full_bias[1]}: predicted {predicted(1, full_bias)} px vs true "
           f"{true_line} px (uncalibrated {predicted(1, [0.0] * n_classes)} px)")
-    manifest = json.loads(manifest_path.read_text())
     manifest["output"]["class_bias"] = full_bias
     # export.py wrote uncalibrated scores; a second calibration run keeps those
     manifest["scores"].setdefault("heldout_synthetic_uncalibrated", manifest["scores"]["heldout_synthetic"])

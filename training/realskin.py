@@ -197,7 +197,7 @@ def composite(rng: np.random.Generator, crop_u8: np.ndarray, label: np.ndarray,
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), label
 
 
-# ---- backdrops: pale, skin-toned, defocused or striped surfaces that are not skin -------------
+# ---- backdrops: pale, defocused or striped surfaces that are not skin ------------------------
 #
 # The real training photos (ACNE04) are clinical: faces before dark or grey walls. Press and
 # stock photos put faces before white walls, beige blurred rooms and pale shirts, which the

@@ -212,9 +212,8 @@ class Augment:
         if self.backdrop_frac > 0 and r.random() < self.backdrop_frac:
             j = int(r.integers(0, len(self.real.photos)))
             hj, wj = self.real.working_size(j)
-            sj = min(src, hj, wj)
-            other = self.real.crop(j, int(r.integers(0, hj - sj + 1)), int(r.integers(0, wj - sj + 1)), sj)
-            if sj == src:
+            if hj >= src and wj >= src:  # the scene must fill the crop
+                other = self.real.crop(j, int(r.integers(0, hj - src + 1)), int(r.integers(0, wj - src + 1)), src)
                 patch, lab = paste_backdrop(r, patch, lab, other)
         if self.shine_frac > 0 and r.random() < self.shine_frac:
             patch = add_shine(r, patch, lab)
