@@ -43,7 +43,8 @@ pub struct SeriesSummary {
     /// Per main metric: (unit, baseline value, last value, delta, delta %).
     pub metrics: Vec<Option<MetricChange>>,
     /// Whether the last session's photo is sharp alike with the baseline's, so that its
-    /// roughness compares (`None`: no later session, or measured before skintrack read focus).
+    /// roughness and fine-line area compare (`None`: no later session, or measured before
+    /// skintrack read focus).
     pub roughness_comparable: Option<bool>,
 }
 
@@ -286,8 +287,9 @@ fn url_segment(text: &str) -> String {
         .collect()
 }
 
-/// A main metric's change since baseline for summary.html; `sharp_alike` false marks a
-/// roughness change between photos whose focus differs ("focus differs", not "within noise").
+/// A main metric's change since baseline for summary.html; `sharp_alike` false marks the
+/// change of a metric that reads focus (roughness, fine-line area) between photos whose focus
+/// differs ("focus differs", not "within noise").
 fn fmt_change(m: &Option<MetricChange>, sharp_alike: bool) -> String {
     match m {
         Some(MetricChange {
@@ -348,7 +350,8 @@ fn render_html(rows: &[SeriesSummary], failed: &[FailedInput]) -> String {
             row.failed_inputs
         ));
         for (m, name) in row.metrics.iter().zip(MAIN_METRICS) {
-            let sharp_alike = name != "roughness" || row.roughness_comparable != Some(false);
+            let sharp_alike =
+                !crate::measure::reads_focus(name) || row.roughness_comparable != Some(false);
             body.push_str(&format!(
                 "<td class=\"num\">{}</td>",
                 escape(&fmt_change(m, sharp_alike))
@@ -455,10 +458,11 @@ mod tests {
         assert_eq!(values.last(), Some(&""), "not known");
     }
 
-    /// The last session's photo is softer than the baseline's: its roughness change reads
-    /// "focus differs" (never "within noise"); the other metrics keep their reading.
+    /// The last session's photo is softer than the baseline's: its roughness and fine-line
+    /// area changes read "focus differs" (never "within noise"); the other metrics keep their
+    /// reading.
     #[test]
-    fn roughness_between_unequally_sharp_photos_reads_focus_differs() {
+    fn focus_sensitive_changes_between_unequally_sharp_photos_read_focus_differs() {
         let change = MetricChange {
             unit: "%".into(),
             baseline: Some(2.0),
@@ -477,8 +481,8 @@ mod tests {
             ..Default::default()
         };
         let html = render_html(std::slice::from_ref(&row), &[]);
-        assert_eq!(html.matches("focus differs").count(), 1, "{html}");
-        assert_eq!(html.matches("within noise").count(), MAIN_METRICS.len() - 1);
+        assert_eq!(html.matches("focus differs").count(), 2, "{html}");
+        assert_eq!(html.matches("within noise").count(), MAIN_METRICS.len() - 2);
         let csv =
             String::from_utf8(render_csv(std::slice::from_ref(&row), Path::new("s.csv")).unwrap())
                 .unwrap();

@@ -47,8 +47,22 @@ pub fn fine_detail_ratio(fine_detail: f64, reference: f64) -> f64 {
     }
 }
 
-/// Whether two photos whose fine detail has this ratio are sharp alike, so that their
-/// roughness compares ([`FOCUS_RATIO_LIMITS`]).
+/// The metrics that read a photo's focus as well as its skin, so that their change between
+/// two photos not sharp alike ([`focus_comparable`]) reads "focus differs". On synthetic
+/// re-captures of unchanged skin, by the focus check's verdict on the later photo (README
+/// "Repeatability", median change softer / in range / sharper): roughness −3.3 / +1.2 / +3.6 %;
+/// fine-line area +3.1 / −0.8 / −5.2 % (a softer photo's lines read wider), about its noise
+/// floor. Fine-line density (skeleton length, −0.3 / −0.2 / +0.2 %) and scar area
+/// (−0.3 / +0.2 / −0.2 %) do not move with focus.
+pub const FOCUS_SENSITIVE_METRICS: [&str; 2] = ["roughness", "line_area_pct"];
+
+/// Whether `metric` reads focus ([`FOCUS_SENSITIVE_METRICS`]).
+pub fn reads_focus(metric: &str) -> bool {
+    FOCUS_SENSITIVE_METRICS.contains(&metric)
+}
+
+/// Whether two photos whose fine detail has this ratio are sharp alike, so that the metrics
+/// that read focus ([`FOCUS_SENSITIVE_METRICS`]) compare ([`FOCUS_RATIO_LIMITS`]).
 pub fn focus_comparable(ratio: f64) -> bool {
     (FOCUS_RATIO_LIMITS.0..=FOCUS_RATIO_LIMITS.1).contains(&ratio)
 }

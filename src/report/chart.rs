@@ -25,7 +25,8 @@ const TREND: RGBColor = rgb(TREND_COLOUR);
 const BASELINE: RGBColor = RGBColor(148, 163, 184);
 const GRID: RGBColor = RGBColor(226, 232, 240);
 const TEXT: RGBColor = RGBColor(71, 85, 105);
-/// Roughness from a photo whose focus differs from the baseline's ("focus differs").
+/// A metric that reads focus, from a photo whose focus differs from the baseline's ("focus
+/// differs").
 pub const FOCUS_COLOUR: [u8; 3] = [180, 83, 9];
 const FOCUS: RGBColor = rgb(FOCUS_COLOUR);
 
@@ -112,11 +113,12 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         .iter()
         .filter_map(|v| position(v.session).map(|i| (xs[i], v.value)))
         .collect();
-    // Roughness from a photo whose focus differs from the baseline's reads focus, not skin: it
-    // is drawn apart and, as in the report's trend, left out of the trend line.
+    // A metric that reads focus (roughness, fine-line area), from a photo whose focus differs
+    // from the baseline's, reads focus, not skin: it is drawn apart and, as in the report's
+    // trend, left out of the trend line.
     let sharp_alike: Vec<bool> = shown
         .iter()
-        .map(|v| metric.name != "roughness" || report.roughness_comparable(v.session, 0))
+        .map(|v| !crate::measure::reads_focus(&metric.name) || report.sharp_alike(v.session, 0))
         .collect();
     let trend_points: Vec<(f64, f64)> = points
         .iter()
@@ -225,7 +227,8 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
             ))
             .map_err(|e| err(&e))?;
         // Filled points: beyond noise (or unmarked); hollow: within noise of the baseline;
-        // a cross: roughness from a photo whose focus differs from the baseline's.
+        // a cross: a metric that reads focus, from a photo whose focus differs from the
+        // baseline's.
         let within: Vec<bool> = shown.iter().map(|v| v.within_noise == Some(true)).collect();
         let circles = || {
             points

@@ -125,7 +125,8 @@ enum Reading {
     Worsened,
     /// Beyond noise on a context metric, or with no direction.
     Changed,
-    /// Roughness between two photos not sharp alike: focus, not skin, may explain the change.
+    /// A metric that reads focus (roughness, fine-line area) between two photos not sharp
+    /// alike: focus, not skin, may explain the change.
     FocusDiffers,
 }
 
@@ -142,12 +143,13 @@ impl Reading {
         }
     }
 
-    /// [`Reading::of`], except that a roughness change between photos that are not sharp alike
-    /// reads "focus differs" whatever its size: it may be focus, not skin.
+    /// [`Reading::of`], except that the change of a metric that reads focus
+    /// ([`crate::measure::reads_focus`]) between photos that are not sharp alike reads "focus
+    /// differs" whatever its size: it may be focus, not skin.
     fn of_pair(metric: &str, delta: f64, within_noise: Option<bool>, sharp_alike: bool) -> Reading {
         match Reading::of(metric, delta, within_noise) {
             Reading::Unmarked => Reading::Unmarked,
-            _ if metric == "roughness" && !sharp_alike => Reading::FocusDiffers,
+            _ if crate::measure::reads_focus(metric) && !sharp_alike => Reading::FocusDiffers,
             reading => reading,
         }
     }
@@ -371,18 +373,19 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
-    // Only where a chart draws one: roughness from a photo whose focus differs from the
-    // baseline's.
+    // Only where a chart draws one: roughness or fine-line area from a photo whose focus
+    // differs from the baseline's.
     let any_focus_differs = report
         .sessions
         .iter()
-        .any(|s| !report.roughness_comparable(s.index, 0));
+        .any(|s| !report.sharp_alike(s.index, 0));
     values.insert(
         "chart_focus_legend",
         if any_focus_differs {
             format!(
-                "<span><span class=\"swatch cross\" style=\"color:{}\">✕</span>roughness from a \
-                 photo whose focus differs from the baseline's (left out of its trend)</span>",
+                "<span><span class=\"swatch cross\" style=\"color:{}\">✕</span>roughness or \
+                 fine-line area from a photo whose focus differs from the baseline's (left out \
+                 of its trend)</span>",
                 css_colour(chart::FOCUS_COLOUR)
             )
         } else {
@@ -530,7 +533,7 @@ fn glance(report: &Report) -> String {
             &metric.name,
             v.delta,
             v.within_noise,
-            report.roughness_comparable(latest.index, 0),
+            report.sharp_alike(latest.index, 0),
         );
         // Relative change, except where a ratio means nothing.
         let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
@@ -772,7 +775,7 @@ fn status_badge(s: &SessionReport, prefix: &str) -> String {
 }
 
 /// "softer than the baseline" or "sharper than the baseline" when a session's photo is not
-/// sharp alike with the baseline's, so its roughness does not compare with it.
+/// sharp alike with the baseline's, so its roughness and fine-line area do not compare with it.
 fn focus_text(s: &SessionReport) -> Option<&'static str> {
     let focus = s.focus.as_ref().filter(|f| !f.roughness_comparable)?;
     Some(if focus.fine_detail_ratio < 1.0 {
@@ -848,7 +851,7 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
             let _ = write!(
                 meta,
                 "<span class=\"badge focus\" title=\"fine detail {} × the baseline's: \
-                 roughness does not compare\">{focus}</span>",
+                 roughness and fine-line area do not compare\">{focus}</span>",
                 escape(&format_number(
                     s.focus.as_ref().map_or(1.0, |f| f.fine_detail_ratio)
                 )),
@@ -1007,7 +1010,7 @@ fn metrics_table(report: &Report) -> String {
                 (!base).then_some(v.delta),
                 v.delta_pct,
                 v.within_noise,
-                report.roughness_comparable(v.session, 0),
+                report.sharp_alike(v.session, 0),
             ));
             html.push_str(&change_cell(
                 metric,
@@ -1016,7 +1019,7 @@ fn metrics_table(report: &Report) -> String {
                 v.delta_prev,
                 v.delta_prev_pct,
                 v.within_noise_prev,
-                previous.is_none_or(|p| report.roughness_comparable(v.session, p)),
+                previous.is_none_or(|p| report.sharp_alike(v.session, p)),
             ));
             if row == 0 {
                 html.push_str(&trend_cell(metric, rows));

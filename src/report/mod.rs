@@ -145,10 +145,11 @@ pub struct SessionReport {
 }
 
 impl Report {
-    /// Whether sessions `a` and `b` were photographed sharp alike, so that their roughness
-    /// compares ([`crate::measure::FOCUS_RATIO_LIMITS`]); true where a session has no focus
-    /// reading (reports written before skintrack measured focus).
-    pub fn roughness_comparable(&self, a: usize, b: usize) -> bool {
+    /// Whether sessions `a` and `b` were photographed sharp alike, so that the metrics that
+    /// read focus ([`crate::measure::FOCUS_SENSITIVE_METRICS`]) compare
+    /// ([`crate::measure::FOCUS_RATIO_LIMITS`]); true where a session has no focus reading
+    /// (reports written before skintrack measured focus).
+    pub fn sharp_alike(&self, a: usize, b: usize) -> bool {
         let ratio = |i: usize| {
             if i == 0 {
                 return Some(1.0);
@@ -166,13 +167,17 @@ impl Report {
 }
 
 /// A session's fine detail against the baseline's. Defocus, motion blur or a softer lens
-/// lowers roughness as surely as smoother skin does, so a session whose photo is much softer
-/// or sharper than the baseline's has a roughness that is not comparable with it.
+/// lowers roughness as surely as smoother skin does, and widens the fine lines the model
+/// finds, so a session whose photo is much softer or sharper than the baseline's has a
+/// roughness and a fine-line area ([`crate::measure::FOCUS_SENSITIVE_METRICS`]) that do not
+/// compare with it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FocusReport {
     /// The session's `fine_detail` over the baseline's (1: as sharp; below 1: softer).
     pub fine_detail_ratio: f64,
-    /// The ratio lies within [`crate::measure::FOCUS_RATIO_LIMITS`], so roughness compares.
+    /// The ratio lies within [`crate::measure::FOCUS_RATIO_LIMITS`], so roughness compares,
+    /// and so does every metric that reads focus ([`crate::measure::FOCUS_SENSITIVE_METRICS`];
+    /// the name predates the others, kept so that reports stay readable).
     pub roughness_comparable: bool,
 }
 

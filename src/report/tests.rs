@@ -459,10 +459,11 @@ fn html_marks_noise_trends_recovery_and_sessions() {
     assert!(html.contains("87.50 % of the baseline photo"));
 }
 
-/// A roughness change between photos not sharp alike reads "focus differs", never improved
-/// or worsened; other metrics keep their marks, and the softer session says so on its card.
+/// A roughness or fine-line area change between photos not sharp alike reads "focus differs",
+/// never improved or worsened; other metrics (fine-line density, scars) keep their marks, and
+/// the softer session says so on its card.
 #[test]
-fn html_marks_roughness_between_unequally_sharp_photos() {
+fn html_marks_focus_sensitive_metrics_between_unequally_sharp_photos() {
     let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
     // Session 1 is much softer than the baseline; session 2 is as sharp as the baseline, so
     // it compares with the baseline but not with session 1.
@@ -472,6 +473,10 @@ fn html_marks_roughness_between_unequally_sharp_photos() {
             roughness_comparable: crate::measure::focus_comparable(ratio),
         });
     }
+    // Fine-line area reads focus too: the scar series' numbers under its name.
+    let mut line_area = report.metrics[0].clone();
+    line_area.name = "line_area_pct".into();
+    report.metrics.push(line_area);
     let roughness = report
         .metrics
         .iter_mut()
@@ -497,13 +502,22 @@ fn html_marks_roughness_between_unequally_sharp_photos() {
     );
     let alike = change_cell(&html, "roughness", 2, "baseline");
     assert!(!alike.contains("focus differs"), "{alike}");
+    let line_area = change_cell(&html, "line_area_pct", 1, "baseline");
+    assert!(
+        line_area.contains(">focus differs<") && !line_area.contains(">improved<"),
+        "{line_area}"
+    );
+    assert!(!change_cell(&html, "line_area_pct", 2, "baseline").contains("focus differs"));
     assert!(change_cell(&html, "scar_area_pct", 1, "baseline").contains(">improved<"));
+    let density = change_cell(&html, "line_length_mm_per_cm2", 1, "baseline");
+    assert!(!density.contains("focus differs"), "{density}");
     assert_eq!(html.matches("class=\"badge focus\"").count(), 1);
     assert!(html.contains(">softer than the baseline</span>"));
     assert!(html.contains("data-fine-detail=\"0.6\""));
-    // Its roughness point is a cross in the chart (two strokes), explained in the legend.
+    // Its roughness and fine-line area points are crosses in their charts (two strokes each),
+    // explained in the legend.
     let cross = "stroke=\"#B45309\" stroke-width=\"2\"";
-    assert_eq!(html.matches(cross).count(), 2);
+    assert_eq!(html.matches(cross).count(), 4);
     assert!(html.contains("left out of its trend"));
     let (sharp, _) = fabricated("cheek", 3, 48, 32);
     let page = html::render(&sharp, &visuals).unwrap();

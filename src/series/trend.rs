@@ -9,9 +9,10 @@ use crate::report::{MetricSeries, MetricValue, Trend};
 use super::repeatability;
 
 /// Per metric: its value at each session, the changes, their noise marking and the trend.
-/// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale. The
-/// roughness trend leaves out sessions whose focus differs from the baseline's
-/// ([`crate::measure::focus_comparable`]): their roughness reads focus, not skin.
+/// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale. The trend
+/// of a metric that reads focus ([`crate::measure::reads_focus`]: roughness, fine-line area)
+/// leaves out sessions whose focus differs from the baseline's
+/// ([`crate::measure::focus_comparable`]): their value reads focus, not skin.
 pub fn metric_series(
     metrics: &[Metrics],
     dates: &[Option<NaiveDate>],
@@ -35,7 +36,7 @@ pub fn metric_series(
                 })
                 .collect();
             let floor = repeatability::noise_floor(name, px_per_mm, region_px);
-            let trend_dates: Vec<Option<NaiveDate>> = if name == "roughness" {
+            let trend_dates: Vec<Option<NaiveDate>> = if measure::reads_focus(name) {
                 dates
                     .iter()
                     .zip(metrics)
@@ -212,13 +213,13 @@ mod tests {
     }
 
     /// A session photographed softer than the baseline (fine detail 0.6×) reads smoother: its
-    /// roughness stays in the table but not in the trend, while every other metric's trend
-    /// keeps it.
+    /// roughness and fine-line area stay in the table but not in their trends, while every
+    /// other metric's trend keeps it.
     #[test]
-    fn the_roughness_trend_leaves_out_sessions_not_as_sharp_as_the_baseline() {
+    fn focus_sensitive_trends_leave_out_sessions_not_as_sharp_as_the_baseline() {
         let session = |roughness: f64, fine_detail: f64| Metrics {
             region_px: 1000,
-            line_area_pct: 1.0,
+            line_area_pct: roughness,
             line_length: 100.0,
             line_length_unit: "px/MP".into(),
             line_count: 3,
@@ -246,7 +247,16 @@ mod tests {
         assert_eq!(t.sessions, 3);
         assert!((t.slope_per_30_days - 0.1).abs() < 1e-9, "{t:?}");
         assert_eq!(roughness.values[2].value, 0.5, "still reported");
+        assert_eq!(by_name("line_area_pct").trend.as_ref().unwrap().sessions, 3);
         assert_eq!(by_name("scar_area_pct").trend.as_ref().unwrap().sessions, 4);
+        assert_eq!(
+            by_name("line_length_px_per_mp")
+                .trend
+                .as_ref()
+                .unwrap()
+                .sessions,
+            4
+        );
     }
 
     use crate::report::NoiseFloor;
