@@ -5,6 +5,10 @@
 //! and the noise floor fitted on all of it:
 //! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
 //! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
+//! The scar (line) metrics of synthetic series whose truth has no scar (line) enter the floor
+//! but not the p95. Then the focus check: how often it flags, and the median change of
+//! roughness and the lesion metrics in photos softer than, as sharp as and sharper than their
+//! baseline.
 //!
 //! ```text
 //! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET]
@@ -32,9 +36,17 @@ use skintrack::synth::{self, SynthOptions};
 /// scale-free unit (line density in px/MP; scar area in % only).
 type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 
-/// Not a metric: per later session (fine-detail ratio against the baseline, roughness change
-/// in %), for the focus table.
-const FOCUS: &str = "focus: fine detail ratio";
+/// Not metrics: per later session, (fine-detail ratio against the baseline, the metric's change
+/// in %) under `"focus: " + metric`, for the focus tables.
+const FOCUS_PREFIX: &str = "focus: ";
+/// The metrics whose change is set against focus: roughness (the check exists for it) and the
+/// lesion metrics, which a softer photo may read differently too.
+const FOCUS_METRICS: [&str; 4] = [
+    "roughness",
+    "line_length_px_per_mp",
+    "line_area_pct",
+    "scar_area_pct",
+];
 
 /// Lesion metrics whose large changes are listed on stderr, with their series and session.
 const LESION_METRICS: [&str; 3] = ["scar_area_pct", "line_length_px_per_mp", "line_area_pct"];
@@ -55,6 +67,12 @@ fn main() -> anyhow::Result<()> {
     let model = Model::load(&root.join("models/skinseg-v1.onnx"))?;
 
     let mut synthetic = Changes::new();
+    // Lesion metrics of synthetic series whose truth has no lesion of that kind: a speck read
+    // at baseline and lost later is a 100 % change of nothing. Like a scar area on an acne
+    // face, they have no meaningful relative change, so they join the floor fit (their
+    // absolute changes are real noise) but not the relative p95.
+    let mut synthetic_lesion_free = Changes::new();
+    let mut lesion_free_series = BTreeMap::<&str, usize>::new();
     let work = tempfile::tempdir()?;
     for seed in 0..synthetic_series {
         let opts = SynthOptions {
@@ -66,7 +84,10 @@ fn main() -> anyhow::Result<()> {
             ..Default::default()
         };
         let dir = work.path().join(format!("s{seed}"));
-        synth::write_series(&synth::generate(&opts), &dir)?;
+        let generated = synth::generate(&opts);
+        let truth = &generated.sessions[0];
+        let (has_scars, has_lines) = (truth.scar_area_px > 0, truth.line_area_px > 0);
+        synth::write_series(&generated, &dir)?;
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
@@ -80,13 +101,30 @@ fn main() -> anyhow::Result<()> {
             px_per_mm: Some(20.0),
             ..Default::default()
         };
+        let mut changes = Changes::new();
         collect(
             &photos,
             &model,
             &opts,
-            &mut synthetic,
+            &mut changes,
             &format!("synthetic {seed}"),
         );
+        for (kind, present) in [("scar", has_scars), ("line", has_lines)] {
+            if !present {
+                *lesion_free_series.entry(kind).or_default() += 1;
+            }
+        }
+        for (name, values) in changes {
+            let metric = name.strip_prefix(FOCUS_PREFIX).unwrap_or(&name);
+            let absent = (metric.starts_with("scar_") && !has_scars)
+                || (metric.starts_with("line_") && !has_lines);
+            let into = if absent {
+                &mut synthetic_lesion_free
+            } else {
+                &mut synthetic
+            };
+            into.entry(name).or_default().extend(values);
+        }
     }
 
     let mut real = Changes::new();
@@ -122,8 +160,9 @@ fn main() -> anyhow::Result<()> {
                     &label,
                 );
                 for (name, values) in changes {
-                    let lesion_metric = name.starts_with("scar_") || name.starts_with("line_");
-                    if !lesion_metric || lesions.iter().any(|l| name.starts_with(l)) {
+                    let metric = name.strip_prefix(FOCUS_PREFIX).unwrap_or(&name);
+                    let lesion_metric = metric.starts_with("scar_") || metric.starts_with("line_");
+                    if !lesion_metric || lesions.iter().any(|l| metric.starts_with(l)) {
                         real.entry(name).or_default().extend(values);
                     }
                 }
@@ -140,13 +179,15 @@ fn main() -> anyhow::Result<()> {
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
-        .filter(|name| *name != FOCUS)
+        .filter(|name| !name.starts_with(FOCUS_PREFIX))
         .collect();
     for name in names {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
+        let lesion_free = synthetic_lesion_free.get(name).cloned().unwrap_or_default();
         let all: Vec<_> = values
             .iter()
+            .chain(&lesion_free)
             .chain(&real_values)
             .map(|&(d, r)| (d.abs(), r))
             .collect();
@@ -170,7 +211,17 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!();
-    print_focus_table(&[("synthetic", &synthetic), ("real", &real)]);
+    println!(
+        "Synthetic series without scars in their truth: {}; without fine lines: {} (their \
+         scar or line changes are in the floor fit, not in the relative p95).",
+        lesion_free_series.get("scar").unwrap_or(&0),
+        lesion_free_series.get("line").unwrap_or(&0),
+    );
+    println!();
+    let sources = [("synthetic", &synthetic), ("real", &real)];
+    print_focus_table(&sources);
+    println!();
+    print_focus_bias_table(&sources);
     Ok(())
 }
 
@@ -185,7 +236,10 @@ fn print_focus_table(sources: &[(&str, &Changes)]) {
     );
     println!("|---|---|---|---|---|");
     for (source, changes) in sources {
-        let pairs = changes.get(FOCUS).cloned().unwrap_or_default();
+        let pairs = changes
+            .get(&format!("{FOCUS_PREFIX}roughness"))
+            .cloned()
+            .unwrap_or_default();
         if pairs.is_empty() {
             continue;
         }
@@ -201,17 +255,7 @@ fn print_focus_table(sources: &[(&str, &Changes)]) {
                 .collect();
             fmt(p95(abs))
         };
-        let median_change = |keep: &dyn Fn(f64) -> bool| {
-            let mut changes: Vec<f64> = pairs.iter().filter(|p| keep(p.0)).map(|p| p.1).collect();
-            changes.sort_by(f64::total_cmp);
-            let n = changes.len();
-            let median = match n {
-                0 => "-".to_string(),
-                _ if n % 2 == 1 => format!("{:+.2}", changes[n / 2]),
-                _ => format!("{:+.2}", (changes[n / 2 - 1] + changes[n / 2]) / 2.0),
-            };
-            format!("{median} ({n})")
-        };
+        let median_change = |keep: &dyn Fn(f64) -> bool| median_change(&pairs, keep);
         println!(
             "| {source} | {:.3} / {:.3} / {:.3} | {outside} of {} | {} / {} / {} | {} / {} / {} |",
             at(0.025),
@@ -225,6 +269,42 @@ fn print_focus_table(sources: &[(&str, &Changes)]) {
             median_change(&|r| (lo..=hi).contains(&r)),
             median_change(&|r| r > hi),
         );
+    }
+}
+
+/// Median of the changes (in %) of the `pairs` (fine-detail ratio, change) whose ratio `keep`
+/// accepts, with their count.
+fn median_change(pairs: &[(f64, f64)], keep: &dyn Fn(f64) -> bool) -> String {
+    let mut changes: Vec<f64> = pairs.iter().filter(|p| keep(p.0)).map(|p| p.1).collect();
+    changes.sort_by(f64::total_cmp);
+    let n = changes.len();
+    let median = match n {
+        0 => "-".to_string(),
+        _ if n % 2 == 1 => format!("{:+.2}", changes[n / 2]),
+        _ => format!("{:+.2}", (changes[n / 2 - 1] + changes[n / 2]) / 2.0),
+    };
+    format!("{median} ({n})")
+}
+
+/// Per metric of [`FOCUS_METRICS`] and source: the median change in % of the later sessions
+/// softer than, as sharp as, and sharper than the baseline (by the focus check's limits). A
+/// metric the check should guard moves with focus: its softer and sharper medians part.
+fn print_focus_bias_table(sources: &[(&str, &Changes)]) {
+    let (lo, hi) = skintrack::measure::FOCUS_RATIO_LIMITS;
+    println!("| metric | source | median Δ% (n): softer / comparable / sharper |");
+    println!("|---|---|---|");
+    for metric in FOCUS_METRICS {
+        for (source, changes) in sources {
+            let Some(pairs) = changes.get(&format!("{FOCUS_PREFIX}{metric}")) else {
+                continue;
+            };
+            println!(
+                "| {metric} | {source} | {} / {} / {} |",
+                median_change(pairs, &|r| r < lo),
+                median_change(pairs, &|r| (lo..=hi).contains(&r)),
+                median_change(pairs, &|r| r > hi),
+            );
+        }
     }
 }
 
@@ -261,15 +341,25 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                     }
                 }
             }
-            let roughness = run.report.metrics.iter().find(|m| m.name == "roughness");
-            for session in &run.report.sessions {
-                let (Some(focus), Some(roughness)) = (&session.focus, roughness) else {
-                    continue;
+            for metric in &run.report.metrics {
+                let name = match metric.name.as_str() {
+                    "line_length_mm_per_cm2" => "line_length_px_per_mp",
+                    name => name,
                 };
-                let change = roughness.values[session.index].delta_pct.unwrap_or(0.0);
-                out.entry(FOCUS.to_string())
-                    .or_default()
-                    .push((focus.fine_detail_ratio, change));
+                if !FOCUS_METRICS.contains(&name) {
+                    continue;
+                }
+                for session in &run.report.sessions {
+                    // A change of nothing (a zero baseline) has no relative size.
+                    let (Some(focus), Some(change)) =
+                        (&session.focus, metric.values[session.index].delta_pct)
+                    else {
+                        continue;
+                    };
+                    out.entry(format!("{FOCUS_PREFIX}{name}"))
+                        .or_default()
+                        .push((focus.fine_detail_ratio, change));
+                }
             }
             eprintln!("{label}: measured");
         }
