@@ -102,6 +102,13 @@ fn track_measures_the_fixture_series_against_truth() {
         trend_sessions("line_length_mm_per_cm2"),
         truth.sessions.len()
     );
+    let reading_focus: Vec<&str> = report
+        .metrics
+        .iter()
+        .filter(|m| m.reads_focus)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(reading_focus, ["line_area_pct", "roughness"]);
 
     // Areas: the lesions lie inside the common region, so region share × region = true area.
     let region_px = report.common_region.pixels as f64;

@@ -234,6 +234,12 @@ pub struct MetricSeries {
     /// Robust trend over time; `None` with fewer than 3 dated sessions.
     #[serde(default)]
     pub trend: Option<Trend>,
+    /// The metric reads the photo's focus as well as the skin
+    /// ([`crate::measure::FOCUS_SENSITIVE_METRICS`]): its change between a session whose
+    /// `focus.roughness_comparable` is false and the baseline reads focus, not skin, and its
+    /// trend leaves such sessions out.
+    #[serde(default)]
+    pub reads_focus: bool,
 }
 
 /// Metrics whose change is read in their own unit, never as a ratio: angles and colour

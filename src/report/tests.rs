@@ -119,6 +119,7 @@ fn fabricated(
                 })
                 .collect(),
             noise_floor: Some(floor.clone()),
+            reads_focus: crate::measure::reads_focus(name),
             trend: (sessions >= 3).then(|| Trend {
                 slope_per_30_days: (values[2] - values[0]) / 2.0,
                 ci95: [values[2] - values[0], 0.0],

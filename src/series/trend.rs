@@ -79,6 +79,7 @@ pub fn metric_series(
                 values,
                 trend: trend(&series, &trend_dates),
                 noise_floor: floor,
+                reads_focus: measure::reads_focus(name),
             }
         })
         .collect()
