@@ -102,6 +102,18 @@ fn track_measures_the_fixture_series_against_truth() {
         trend_sessions("line_length_mm_per_cm2"),
         truth.sessions.len()
     );
+    // Trends against the truth: the scars shrink by 37 %, a clear trend beyond noise; the fine
+    // lines fade but keep their length (+1.5 %), so their density's trend, however steady, is
+    // not read as improving: it moves less than the noise floor over the series.
+    let trend = |name: &str| metric(&report, name).trend.clone().unwrap();
+    assert!(trend("scar_area_pct").clear_beyond_noise());
+    assert!(trend("scar_area_pct").slope_per_30_days < 0.0);
+    let density = trend("line_length_mm_per_cm2");
+    assert_eq!(density.within_noise, Some(true), "{density:?}");
+    assert!(!density.clear_beyond_noise());
+    let true_length_change =
+        truth.sessions.last().unwrap().line_length_px / truth.sessions[0].line_length_px - 1.0;
+    assert!(true_length_change.abs() < 0.02, "{true_length_change}");
     let reading_focus: Vec<&str> = report
         .metrics
         .iter()

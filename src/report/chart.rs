@@ -211,9 +211,10 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
                 .map_err(|e| err(&e))?;
         }
         if let (Some(ends), Some(t)) = (trend, metric.trend.as_ref()) {
-            // Solid when the interval excludes zero, dashed when the trend is not clear.
+            // Solid when the interval excludes zero and the trend moves the metric beyond its
+            // noise floor, dashed otherwise.
             let style = TREND.stroke_width(2);
-            if t.clear {
+            if t.clear_beyond_noise() {
                 chart.draw_series(LineSeries::new(ends, style))
             } else {
                 chart.draw_series(DashedLineSeries::new(ends, 8, 6, style))

@@ -914,23 +914,36 @@ fn trend_cell(metric: &MetricSeries, rows: usize) -> String {
         );
     };
     let reading = trend_reading(&metric.name, t);
-    let marking = if t.clear {
+    let marking = if t.clear_beyond_noise() {
         let word = match reading {
             Reading::Improved => "clearly improving",
             Reading::Worsened => "clearly worsening",
             _ => "clear trend",
         };
         format!("<span class=\"mark {}\">{word}</span>", reading.class())
+    } else if t.clear {
+        // Steady, but over its span it moves the metric less than the noise floor.
+        format!(
+            "<span class=\"mark noise\" title=\"{} over {} days: within the noise floor\">\
+             steady but within noise</span>",
+            escape(&with_unit(
+                &format_signed(t.slope_per_30_days * t.span_days / 30.0),
+                &metric.unit
+            )),
+            t.span_days.round(),
+        )
     } else {
         "<span class=\"mark noise\">no clear trend</span>".to_string()
     };
     format!(
-        "<td class=\"trend {class}\" rowspan=\"{rows}\" data-metric=\"{name}\" data-clear=\"{clear}\">\
+        "<td class=\"trend {class}\" rowspan=\"{rows}\" data-metric=\"{name}\" data-clear=\"{clear}\" \
+         data-within-noise=\"{within}\">\
          <span class=\"slope\">{slope}</span><span class=\"sub\">{unit} per 30 days · {n} sessions</span>\
          <span class=\"sub\">95 % interval {lo} to {hi}</span>{marking}</td>",
         class = reading.class(),
         name = escape(&metric.name),
         clear = t.clear,
+        within = t.within_noise == Some(true),
         slope = escape(&trend_text(t)),
         unit = escape(&metric.unit),
         n = t.sessions,
@@ -957,7 +970,7 @@ fn trend_text(t: &Trend) -> String {
 }
 
 fn trend_reading(metric: &str, t: &Trend) -> Reading {
-    Reading::of(metric, t.slope_per_30_days, Some(!t.clear))
+    Reading::of(metric, t.slope_per_30_days, Some(!t.clear_beyond_noise()))
 }
 
 fn metrics_table(report: &Report) -> String {
@@ -1049,7 +1062,13 @@ fn chart_figure(report: &Report, metric: &MetricSeries) -> Result<String, String
         notes.push(format!(
             "trend {} per 30 days{}",
             with_unit(&trend_text(t), &metric.unit),
-            if t.clear { "" } else { " (no clear trend)" }
+            if t.clear_beyond_noise() {
+                ""
+            } else if t.clear {
+                " (steady but within noise)"
+            } else {
+                " (no clear trend)"
+            }
         ));
     }
     let notes = if notes.is_empty() {
@@ -1224,6 +1243,8 @@ mod tests {
             ci95,
             sessions: 4,
             clear: false,
+            span_days: 90.0,
+            within_noise: None,
         };
         assert_eq!(trend_text(&t(-0.5, [-1.0, 0.0])), "-0.500 ± 0.500");
         assert_eq!(trend_text(&t(-0.5, [-3.0, 0.0])), "-0.500");

@@ -287,6 +287,22 @@ pub struct Trend {
     pub sessions: usize,
     /// The interval excludes zero: the metric is clearly moving.
     pub clear: bool,
+    /// Days between the first and the last session the trend used.
+    #[serde(default)]
+    pub span_days: f64,
+    /// The change the slope makes over `span_days` is within the metric's noise floor at the
+    /// baseline value: however steady, the trend moves the metric less than two photos of
+    /// unchanged skin differ, so it is not read as improving or worsening. `None` without a
+    /// floor.
+    #[serde(default)]
+    pub within_noise: Option<bool>,
+}
+
+impl Trend {
+    /// Clearly moving ([`Trend::clear`]) by more than the noise floor over its span.
+    pub fn clear_beyond_noise(&self) -> bool {
+        self.clear && self.within_noise != Some(true)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

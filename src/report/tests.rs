@@ -125,6 +125,8 @@ fn fabricated(
                 ci95: [values[2] - values[0], 0.0],
                 sessions: 3,
                 clear: false,
+                span_days: 83.0,
+                within_noise: None,
             }),
         })
         .collect();
@@ -427,8 +429,18 @@ fn html_marks_noise_trends_recovery_and_sessions() {
     assert_eq!(html.matches("data-clear=\"false\"").count(), 3);
     assert_eq!(html.matches("data-clear=\"true\"").count(), 1);
     assert!(html.contains(">clearly improving<"));
+    assert!(!html.contains("steady but within noise"));
     // scar: slope (2.5 - 4) / 2 = -0.75, interval [-1.5, 0]: symmetric.
     assert!(html.contains("-0.750 ± 0.750"), "trend with its ± interval");
+    // The same clear trend, but moving the metric less than its noise floor over its span:
+    // steady, not improving, and its chart line dashed.
+    let mut steady = report.clone();
+    steady.metrics[1].trend.as_mut().unwrap().within_noise = Some(true);
+    let steady_html = html::render(&steady, &visuals).unwrap();
+    assert!(!steady_html.contains(">clearly improving<"));
+    assert!(steady_html.contains(">steady but within noise<"));
+    assert_eq!(steady_html.matches("data-within-noise=\"true\"").count(), 1);
+    assert!(steady_html.contains("(steady but within noise)"));
 
     // Sessions: label, escaped notes, date source, recovery, chained alignment.
     assert!(html.contains("treatment 1"));

@@ -73,11 +73,17 @@ pub fn metric_series(
                     }
                 })
                 .collect();
+            let trend = trend(&series, &trend_dates).map(|t| Trend {
+                within_noise: floor
+                    .as_ref()
+                    .map(|f| f.contains(t.slope_per_30_days * t.span_days / 30.0, base)),
+                ..t
+            });
             MetricSeries {
                 name: name.to_string(),
                 unit: unit.to_string(),
                 values,
-                trend: trend(&series, &trend_dates),
+                trend,
                 noise_floor: floor,
                 reads_focus: measure::reads_focus(name),
             }
@@ -117,6 +123,11 @@ pub fn trend(values: &[f64], dates: &[Option<NaiveDate>]) -> Option<Trend> {
     if n < 3 {
         return None;
     }
+    let (first, last) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
     let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
     for (i, &(ti, yi)) in points.iter().enumerate() {
         for &(tj, yj) in &points[i + 1..] {
@@ -156,6 +167,8 @@ pub fn trend(values: &[f64], dates: &[Option<NaiveDate>]) -> Option<Trend> {
         ci95: [lower, upper],
         sessions: n,
         clear: lower > 0.0 || upper < 0.0,
+        span_days: last - first,
+        within_noise: None,
     })
 }
 
@@ -202,6 +215,53 @@ mod tests {
         let t = trend(&[5.0, 5.2, 4.9, 5.1], &dates).unwrap();
         assert!(!t.clear, "{t:?}");
         assert!(t.ci95[0] < 0.0 && t.ci95[1] > 0.0);
+    }
+
+    /// A steady decline is a clear trend; it is within noise when the change it makes over the
+    /// series is within the metric's noise floor at the baseline (as every session's change
+    /// is), and beyond noise when it is not.
+    #[test]
+    fn a_clear_trend_smaller_than_the_noise_floor_is_within_noise() {
+        let session = |line_length: f64| Metrics {
+            region_px: 1_000_000,
+            line_area_pct: 1.0,
+            line_length,
+            line_length_unit: "px/MP".into(),
+            line_count: 3,
+            scar_area_pct: 2.0,
+            scar_area_mm2: None,
+            scar_count: 2,
+            roughness: 1.0,
+            redness_a: 12.0,
+            redness_area_pct: 5.0,
+            ita_deg: 30.0,
+            a_median: 12.0,
+            fine_detail: 2.0,
+        };
+        let floor = repeatability::noise_floor("line_length_px_per_mp", None, 1_000_000)
+            .expect("line density has a floor");
+        let dates = days(&[0, 42, 84, 126]);
+        let density_trend = |drop_per_session: f64| {
+            let metrics: Vec<Metrics> = (0..4)
+                .map(|i| session(5000.0 - drop_per_session * i as f64))
+                .collect();
+            metric_series(&metrics, &dates, None)
+                .into_iter()
+                .find(|m| m.name == "line_length_px_per_mp")
+                .unwrap()
+                .trend
+                .unwrap()
+        };
+        // Over the series: 3 × drop against the floor at 5000 px/MP.
+        let floor_at_baseline = floor.absolute + floor.relative_pct / 100.0 * 5000.0;
+        let small = density_trend(floor_at_baseline / 6.0);
+        assert!(small.clear, "{small:?}");
+        assert_eq!(small.span_days, 126.0);
+        assert_eq!(small.within_noise, Some(true));
+        assert!(!small.clear_beyond_noise());
+        let large = density_trend(floor_at_baseline / 2.0);
+        assert!(large.clear && large.within_noise == Some(false));
+        assert!(large.clear_beyond_noise());
     }
 
     #[test]
