@@ -905,7 +905,8 @@ fn change_cell(
     )
 }
 
-/// The trend of a metric: slope per 30 days with its 95% interval, and whether it is clear.
+/// The trend of a metric: slope per 30 days with its 95% interval, and whether it is clear
+/// and beyond noise.
 fn trend_cell(metric: &MetricSeries, rows: usize) -> String {
     let Some(t) = &metric.trend else {
         return format!(
