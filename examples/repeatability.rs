@@ -173,9 +173,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "| metric | synthetic p95 of abs Δ% (n) | synthetic p95: 95 % interval | synthetic up / down | real p95 of abs Δ% (n) | real up / down | floor: relative % | floor: absolute |"
+        "| metric | synthetic p95 of abs Δ% (n) | synthetic p95: 95 % interval | synthetic CV % | synthetic up / down | real p95 of abs Δ% (n) | real CV % | real up / down | floor: relative % | floor: absolute |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
@@ -191,22 +191,30 @@ fn main() -> anyhow::Result<()> {
             .chain(&real_values)
             .map(|&(d, r)| (d.abs(), r))
             .collect();
-        let (relative, absolute) = fit_noise_floor(
-            &all,
-            !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str()),
-        )
-        .map_or(("-".into(), "-".into()), |f| {
-            (
-                format!("{:.1}", f.relative_pct),
-                format!("{:.4}", f.absolute),
-            )
-        });
+        // A ratio means nothing for angles and colour coordinates (ITA can be negative).
+        let ratio_metric = !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str());
+        let cv = |values: &[(f64, f64)]| {
+            if ratio_metric {
+                fmt(cv_rms(values))
+            } else {
+                "-".to_string()
+            }
+        };
+        let (relative, absolute) =
+            fit_noise_floor(&all, ratio_metric).map_or(("-".into(), "-".into()), |f| {
+                (
+                    format!("{:.1}", f.relative_pct),
+                    format!("{:.4}", f.absolute),
+                )
+            });
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {relative} | {absolute} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {relative} | {absolute} |",
             p95_rel(&values),
             p95_interval(&values, SYNTHETIC_SESSIONS - 1),
+            cv(&values),
             up_down(&values),
             p95_rel(&real_values),
+            cv(&real_values),
             up_down(&real_values),
         );
     }
@@ -381,6 +389,27 @@ fn p95_rel(values: &[(f64, f64)]) -> String {
     let rel = relative(values);
     let n = rel.len();
     format!("{} ({n})", fmt(p95(rel)))
+}
+
+/// Within-subject coefficient of variation in %, the way instrument repeatability is usually
+/// published: per pair of readings b, l of the same skin, their standard deviation
+/// |l − b| / √2 over their mean (b + l) / 2; the root mean square over the pairs with a
+/// positive mean. Less strict than the p95 (it is about the typical pair, not the worst 5 %),
+/// printed to compare like with like.
+fn cv_rms(values: &[(f64, f64)]) -> Option<f64> {
+    let squares: Vec<f64> = values
+        .iter()
+        .filter_map(|&(d, r)| {
+            let (b, l) = (r, r + d);
+            let mean = (b + l) / 2.0;
+            (mean > 0.0).then(|| {
+                let cv = d.abs() / std::f64::consts::SQRT_2 / mean;
+                cv * cv
+            })
+        })
+        .collect();
+    (!squares.is_empty())
+        .then(|| 100.0 * (squares.iter().sum::<f64>() / squares.len() as f64).sqrt())
 }
 
 /// 95 % interval (2.5th to 97.5th percentile of a bootstrap, fixed seed) of `p95_rel`. A p95
