@@ -121,7 +121,8 @@ pub struct MeasureArgs {
     /// ONNX model (its manifest NAME.json beside it). Default: the shipped model.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Measure only inside x,y,w,h of the baseline frame.
+    /// Measure only inside x,y,w,h of the baseline frame (the treated area). Untreated skin
+    /// outside it, when the photos show enough of it, is what lighting is matched on.
     #[arg(long, value_parser = parse_roi)]
     pub roi: Option<[u32; 4]>,
     /// Match each session's lighting on this grey or colour card instead of on plain skin:

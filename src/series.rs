@@ -58,6 +58,14 @@ pub struct SeriesResult {
     pub visuals: Vec<SessionVisuals>,
 }
 
+/// `LightingReport::source` values: what each later session's colour was matched on.
+pub const LIGHTING_FROM_PATCH: &str = "reference_patch";
+pub const LIGHTING_FROM_SKIN_OUTSIDE_ROI: &str = "skin_outside_roi";
+pub const LIGHTING_FROM_MEASURED_SKIN: &str = "plain_skin";
+/// Untreated skin outside the ROI is the lighting reference only with at least this many
+/// pixels (a 70 px square); with fewer, the measured skin itself is.
+const MIN_UNTREATED_FIT_PX: u64 = 5_000;
+
 /// Pixels trimmed off the border of every session's valid area before measuring: the warp's
 /// bilinear edge and the model's view of the black outside are not skin.
 const BORDER_TRIM_PX: u32 = 6;
@@ -460,6 +468,17 @@ pub fn measure_prepared(
         height,
         opts.roi,
     )?;
+    // With an ROI (the treated area) and no card, the skin every session shows outside it is
+    // the lighting reference: untreated skin, whose colour the treatment did not change.
+    let mut outside_roi = match (opts.roi, opts.reference_patch) {
+        (Some(roi), None) => {
+            let mut outside =
+                common_region(warped.iter().map(|(_, valid)| valid), width, height, None)?;
+            clear_rect(&mut outside, roi);
+            Some(outside)
+        }
+        _ => None,
+    };
     for (target, alignment) in targets.iter().zip(alignments) {
         let Some(t) = target else { continue };
         let h = alignment
@@ -468,6 +487,9 @@ pub fn measure_prepared(
         if let Some(centre) = h.apply(t.centre.0, t.centre.1) {
             let radius = t.exclusion_radius_px() * h.local_scale(t.centre.0, t.centre.1);
             exclude_disc(&mut region, centre, radius);
+            if let Some(outside) = outside_roi.as_mut() {
+                exclude_disc(outside, centre, radius);
+            }
         }
     }
     if region.pixels().all(|p| p.0[0] != MASK_ON) {
@@ -477,6 +499,9 @@ pub fn measure_prepared(
         });
     }
     let non_skin_px = exclude_non_skin(&mut region, &classes);
+    if let Some(outside) = outside_roi.as_mut() {
+        exclude_non_skin(outside, &classes);
+    }
     let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
     if region_px == 0 {
         // The skin class leans on colour, so a black-and-white photo is all "not skin": say so.
@@ -519,9 +544,20 @@ pub fn measure_prepared(
     let mut lighting = vec![None];
     let mut metrics = vec![baseline_metrics.clone()];
     for i in 1..photos.len() {
-        let fit_mask = match opts.reference_patch {
-            Some(patch) => patch_mask(patch, &warped[i].1, width, height)?,
-            None => plain_skin(&region, &classes[0], &classes[i]),
+        let untreated = outside_roi
+            .as_ref()
+            .map(|outside| plain_skin(outside, &classes[0], &classes[i]))
+            .filter(|mask| count_on(mask) >= MIN_UNTREATED_FIT_PX);
+        let (fit_mask, source) = match (opts.reference_patch, untreated) {
+            (Some(patch), _) => (
+                patch_mask(patch, &warped[i].1, width, height)?,
+                LIGHTING_FROM_PATCH,
+            ),
+            (None, Some(untreated)) => (untreated, LIGHTING_FROM_SKIN_OUTSIDE_ROI),
+            (None, None) => (
+                plain_skin(&region, &classes[0], &classes[i]),
+                LIGHTING_FROM_MEASURED_SKIN,
+            ),
         };
         let (matched, transform) =
             measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
@@ -536,12 +572,7 @@ pub fn measure_prepared(
             gain: transform.gain,
             offset: transform.offset,
             fit_pixels: transform.fit_pixels,
-            source: if opts.reference_patch.is_some() {
-                "reference_patch"
-            } else {
-                "plain_skin"
-            }
-            .into(),
+            source: source.into(),
         }));
         // The unmatched warp is not needed any more: the matched one takes its place.
         warped[i].0 = matched;
@@ -792,6 +823,19 @@ fn patch_mask(patch: [u32; 4], valid: &Mask, width: u32, height: u32) -> Result<
         }
     }
     Ok(mask)
+}
+
+/// Clears the rectangle [x, y, w, h] (clipped to the mask) from `mask`.
+fn clear_rect(mask: &mut Mask, [x, y, w, h]: [u32; 4]) {
+    for py in y..(y + h).min(mask.height()) {
+        for px in x..(x + w).min(mask.width()) {
+            mask.put_pixel(px, py, image::Luma([0]));
+        }
+    }
+}
+
+fn count_on(mask: &Mask) -> u64 {
+    mask.iter().filter(|&&v| v == MASK_ON).count() as u64
 }
 
 /// Region pixels that are plain skin (neither line nor scar) in both sessions: the lighting

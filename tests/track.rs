@@ -155,6 +155,14 @@ fn track_measures_the_fixture_series_against_truth() {
     // sessions; model 2.1.0 reads its change 10.3 points short), so the report marks that
     // change "focus differs" instead of giving it a verdict.
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    // Without an ROI or a card the lighting is matched on the measured skin itself, and the
+    // recovery readout says what that cannot see.
+    assert!(
+        report.sessions[1..]
+            .iter()
+            .all(|s| s.lighting.as_ref().unwrap().source == "plain_skin")
+    );
+    assert!(html.contains("data-lighting=\"plain_skin\""));
     for (metric_series, true_areas) in [
         (
             scar,
@@ -401,4 +409,62 @@ fn a_calibration_target_gives_the_scale() {
             "session {i}: scar mm² off by {err:.3}"
         );
     }
+}
+
+/// With `--roi` (the treated area) the colour of each later session is matched on the skin
+/// outside it, so an even reddening of the treated area is measured, not taken for a change of
+/// light (matched on the treated skin itself, it would be matched away and the skin read
+/// "recovered"). The later photo's left 40 % is reddened (R × 1.10, G and B × 0.96); the ROI
+/// lies inside that part. The same pair without the reddening stays within noise.
+#[test]
+fn redness_inside_the_roi_is_measured_against_untreated_skin_outside_it() {
+    let fixture = common::fixture_series();
+    let truth = common::truth(&fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = fixture.join(&truth.sessions[0].photo);
+    let later = fixture.join(&truth.sessions[1].photo);
+    let reddened = dir.path().join("reddened.png");
+    let mut image = image::open(&later).unwrap().to_rgb8();
+    let red_width = image.width() * 2 / 5;
+    for (x, _, p) in image.enumerate_pixels_mut() {
+        if x < red_width {
+            let [r, g, b] = p.0.map(f64::from);
+            p.0 = [r * 1.10, g * 0.96, b * 0.96].map(|v| v.round().min(255.0) as u8);
+        }
+    }
+    image.save(&reddened).unwrap();
+
+    let redness_of = |later: &std::path::Path| {
+        let out = tempfile::tempdir().unwrap();
+        let report = common::json_report(
+            [
+                OsStr::new("compare"),
+                baseline.as_os_str(),
+                later.as_os_str(),
+                "--px-per-mm".as_ref(),
+                "20".as_ref(),
+                "--roi".as_ref(),
+                "200,300,360,600".as_ref(),
+            ],
+            out.path(),
+        );
+        let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+        (report, html)
+    };
+    let (report, html) = redness_of(&reddened);
+    let lighting = report.sessions[1].lighting.as_ref().unwrap();
+    assert_eq!(lighting.source, "skin_outside_roi");
+    let redness = metric(&report, "redness_a").values[1].clone();
+    eprintln!("reddened: redness_a change {:+.2}", redness.delta);
+    assert!(redness.delta > 3.0, "{redness:?}");
+    assert_eq!(redness.within_noise, Some(false));
+    assert_eq!(report.sessions[1].redness_recovered, Some(false));
+    assert!(html.contains("Not yet recovered"));
+    assert!(!html.contains("data-lighting=\"plain_skin\""));
+
+    let (unchanged, _) = redness_of(&later);
+    let redness = metric(&unchanged, "redness_a").values[1].clone();
+    eprintln!("as taken: redness_a change {:+.2}", redness.delta);
+    assert_eq!(redness.within_noise, Some(true), "{redness:?}");
+    assert_eq!(unchanged.sessions[1].redness_recovered, Some(true));
 }

@@ -596,9 +596,23 @@ fn recovered_note(report: &Report, s: &SessionReport) -> String {
             },
         ),
     };
+    // Matched on the measured skin itself, the lighting fit takes an even reddening of all of
+    // it for a change of light: redness then reads only relative to the rest of that skin.
+    let matched_on_itself = s
+        .lighting
+        .as_ref()
+        .is_some_and(|l| l.source == crate::series::LIGHTING_FROM_MEASURED_SKIN);
+    let caveat = if matched_on_itself {
+        " <span class=\"readout-note\" data-lighting=\"plain_skin\">Lighting was matched on this \
+         skin itself, so redness spread evenly over all of it cannot be told from a change of \
+         light: frame untreated skin too and give the treated area as --roi, or put a grey \
+         card in the photo (--reference-patch).</span>"
+    } else {
+        ""
+    };
     format!(
         "<p class=\"readout {class}\" data-recovered=\"{recovered}\"><span class=\"readout-kicker\">\
-         For planning the next session</span> <strong>{}</strong> — {}</p>",
+         For planning the next session</span> <strong>{}</strong> — {}{caveat}</p>",
         escape(&head),
         escape(&body)
     )

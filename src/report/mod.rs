@@ -209,8 +209,11 @@ pub struct LightingReport {
     pub offset: [f64; 3],
     /// Pixels the fit used.
     pub fit_pixels: u64,
-    /// What the fit was made on: `plain_skin` (skin that is neither line nor scar in both
-    /// sessions, in the common region) or `reference_patch` (the user's grey/colour card).
+    /// What the fit was made on: `reference_patch` (the user's grey/colour card),
+    /// `skin_outside_roi` (with `--roi`: plain skin both sessions show outside it, untreated
+    /// skin), or `plain_skin` (skin that is neither line nor scar in both sessions, in the
+    /// measured region itself; then an even change of colour of all that skin, such as
+    /// redness over the whole treated area, is matched away as lighting).
     #[serde(default = "default_lighting_source")]
     pub source: String,
 }
