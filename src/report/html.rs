@@ -605,8 +605,8 @@ fn recovered_note(report: &Report, s: &SessionReport) -> String {
     let caveat = if matched_on_itself {
         " <span class=\"readout-note\" data-lighting=\"plain_skin\">Lighting was matched on this \
          skin itself, so redness spread evenly over all of it cannot be told from a change of \
-         light: frame untreated skin too and give the treated area as --roi, or put a grey \
-         card in the photo (--reference-patch).</span>"
+         light: frame untreated skin too and give the treated area as <code>--roi</code>, or put \
+         a grey card in the photo (<code>--reference-patch</code>).</span>"
     } else {
         ""
     };
