@@ -162,7 +162,7 @@ fn track_measures_the_fixture_series_against_truth() {
             .iter()
             .all(|s| s.lighting.as_ref().unwrap().source == "plain_skin")
     );
-    assert!(html.contains("data-lighting=\"plain_skin\""));
+    assert_eq!(html.matches("data-lighting=\"plain_skin\"").count(), 1);
     for (metric_series, true_areas) in [
         (
             scar,

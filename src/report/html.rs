@@ -520,7 +520,7 @@ fn glance(report: &Report) -> String {
         escape(&session_title(latest)),
         escape(&date_text(latest)),
     );
-    html.push_str(&recovered_note(report, latest));
+    html.push_str(&recovered_note(report, latest, true));
     html.push_str("<div class=\"glance\">");
     for metric in &report.metrics {
         let Some(v) = metric.values.iter().find(|v| v.session == latest.index) else {
@@ -559,7 +559,9 @@ fn glance(report: &Report) -> String {
 
 /// The "skin recovered" readout of one session, for planning the next one; nothing when it
 /// was not assessed (baseline, or no noise floor for redness).
-fn recovered_note(report: &Report, s: &SessionReport) -> String {
+/// The recovery readout of session `s`; `with_lighting_note` adds, once per page, what a
+/// lighting fit on the measured skin cannot see.
+fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) -> String {
     let Some(recovered) = s.redness_recovered else {
         return String::new();
     };
@@ -598,10 +600,10 @@ fn recovered_note(report: &Report, s: &SessionReport) -> String {
     };
     // Matched on the measured skin itself, the lighting fit takes an even reddening of all of
     // it for a change of light: redness then reads only relative to the rest of that skin.
-    let matched_on_itself = s
-        .lighting
-        .as_ref()
-        .is_some_and(|l| l.source == crate::series::LIGHTING_FROM_MEASURED_SKIN);
+    let matched_on_itself = with_lighting_note
+        && s.lighting
+            .as_ref()
+            .is_some_and(|l| l.source == crate::series::LIGHTING_FROM_MEASURED_SKIN);
     let caveat = if matched_on_itself {
         " <span class=\"readout-note\" data-lighting=\"plain_skin\">Lighting was matched on this \
          skin itself, so redness spread evenly over all of it cannot be told from a change of \
@@ -880,7 +882,7 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
             title = escape(&session_title(s)),
             date = escape(&date_text(s)),
             details = session_details(s),
-            recovered = recovered_note(report, s),
+            recovered = recovered_note(report, s, false),
             viewer = viewer(report, Some(s), slot, size),
         );
     }
