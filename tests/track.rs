@@ -461,6 +461,7 @@ fn redness_inside_the_roi_is_measured_against_untreated_skin_outside_it() {
     assert_eq!(report.sessions[1].redness_recovered, Some(false));
     assert!(html.contains("Not yet recovered"));
     assert!(!html.contains("data-lighting=\"plain_skin\""));
+    assert!(html.contains(" · on skin outside the ROI<"));
 
     let (unchanged, _) = redness_of(&later);
     let redness = metric(&unchanged, "redness_a").values[1].clone();

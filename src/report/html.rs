@@ -1121,14 +1121,22 @@ fn alignment_table(report: &Report) -> String {
             ],
             None => ["—", "—", "100 %", "—", "reference frame"].map(String::from),
         };
+        // The gains, and what they were fitted on: redness reads against that reference.
         let gain = s.lighting.as_ref().map_or_else(
             || "—".to_string(),
             |l| {
-                l.gain
+                let gains = l
+                    .gain
                     .iter()
                     .map(|g| format_number(*g))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", ");
+                let on = match l.source.as_str() {
+                    crate::series::LIGHTING_FROM_PATCH => "on the card",
+                    crate::series::LIGHTING_FROM_SKIN_OUTSIDE_ROI => "on skin outside the ROI",
+                    _ => "on the measured skin",
+                };
+                format!("{gains} · {on}")
             },
         );
         let via = via_text(s).map_or_else(String::new, |v| {

@@ -454,6 +454,8 @@ fn html_marks_noise_trends_recovery_and_sessions() {
     assert_eq!(html.matches("data-recovered=\"false\"").count(), 1);
     assert!(html.contains("Skin recovered") && html.contains("Not yet recovered"));
     assert!(html.contains("aligned through session 1"));
+    // The lighting gains say what they were fitted on (the fabricated sessions: plain skin).
+    assert_eq!(html.matches(" · on the measured skin<").count(), 2);
     assert!(html.contains("12.50 px/mm, given on the command line"));
     let mut calibrated = report.clone();
     calibrated.scale = ScaleInfo {
