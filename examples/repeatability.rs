@@ -333,6 +333,16 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                     out.entry(name.to_string())
                         .or_default()
                         .push((v.delta * per_unit, reference));
+                    // Against the focus check's verdict; a change of nothing (a zero baseline)
+                    // has no relative size.
+                    let focus = run.report.sessions[session].focus.as_ref();
+                    if let (true, Some(focus), Some(change)) =
+                        (FOCUS_METRICS.contains(&name), focus, v.delta_pct)
+                    {
+                        out.entry(format!("{FOCUS_PREFIX}{name}"))
+                            .or_default()
+                            .push((focus.fine_detail_ratio, change));
+                    }
                     // The pairs that set a p95: which series and session, for the diagnosis.
                     if LESION_METRICS.contains(&name)
                         && (v.delta * per_unit).abs()
@@ -347,26 +357,6 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                             run.report.common_region.non_skin_px
                         );
                     }
-                }
-            }
-            for metric in &run.report.metrics {
-                let name = match metric.name.as_str() {
-                    "line_length_mm_per_cm2" => "line_length_px_per_mp",
-                    name => name,
-                };
-                if !FOCUS_METRICS.contains(&name) {
-                    continue;
-                }
-                for session in &run.report.sessions {
-                    // A change of nothing (a zero baseline) has no relative size.
-                    let (Some(focus), Some(change)) =
-                        (&session.focus, metric.values[session.index].delta_pct)
-                    else {
-                        continue;
-                    };
-                    out.entry(format!("{FOCUS_PREFIX}{name}"))
-                        .or_default()
-                        .push((focus.fine_detail_ratio, change));
                 }
             }
             eprintln!("{label}: measured");

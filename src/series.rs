@@ -498,11 +498,17 @@ pub fn measure_prepared(
             reason: "the sessions have no region in common to measure".into(),
         });
     }
-    let non_skin_px = exclude_non_skin(&mut region, &classes);
-    if let Some(outside) = outside_roi.as_mut() {
-        exclude_non_skin(outside, &classes);
+    // Non-skin in any session, and the skin beside it, is neither measured nor a lighting
+    // reference.
+    let non_skin = non_skin_margin(&classes);
+    let non_skin_px = non_skin
+        .as_ref()
+        .map_or(0, |margin| remove_margin(&mut region, margin));
+    if let (Some(outside), Some(margin)) = (outside_roi.as_mut(), non_skin.as_ref()) {
+        remove_margin(outside, margin);
     }
-    let region_px = region.pixels().filter(|p| p.0[0] == MASK_ON).count() as u64;
+    drop(non_skin); // a full-frame mask, not needed any more
+    let region_px = count_on(&region);
     if region_px == 0 {
         // The skin class leans on colour, so a black-and-white photo is all "not skin": say so.
         let grey: Vec<&str> = warped
@@ -743,14 +749,13 @@ fn common_region<'a>(
     Ok(trimmed)
 }
 
-/// Removes from `region` every pixel that some session's class map calls non-skin, and the
-/// skin within [`BORDER_TRIM_PX`] of it, so all sessions are measured on the same skin and the
+/// Every pixel that some session's class map calls non-skin, and the skin within
+/// [`BORDER_TRIM_PX`] of it; `None` when no session has any non-skin. Removed from the
+/// measured region ([`remove_margin`]), so all sessions are measured on the same skin and the
 /// edge where skin meets hair or backdrop (traced as a "line" or a scar rim by the model) is
-/// never measured, as at the frame's border. Returns how many pixels went.
-fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {
-    let Some(first) = classes.first() else {
-        return 0;
-    };
+/// never measured, as at the frame's border.
+fn non_skin_margin(classes: &[ClassMap]) -> Option<Mask> {
+    let first = classes.first()?;
     let mut non_skin = Mask::new(first.width(), first.height());
     let mut any = false;
     for map in classes {
@@ -761,14 +766,17 @@ fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {
             }
         }
     }
-    if !any {
-        return 0;
-    }
-    let margin = imageproc::morphology::dilate(
-        &non_skin,
-        imageproc::distance_transform::Norm::LInf,
-        BORDER_TRIM_PX as u8,
-    );
+    any.then(|| {
+        imageproc::morphology::dilate(
+            &non_skin,
+            imageproc::distance_transform::Norm::LInf,
+            BORDER_TRIM_PX as u8,
+        )
+    })
+}
+
+/// Removes the `margin` ([`non_skin_margin`]) from `region`; returns how many pixels went.
+fn remove_margin(region: &mut Mask, margin: &Mask) -> u64 {
     let mut removed = 0;
     for (r, n) in region.iter_mut().zip(margin.iter()) {
         if *r == MASK_ON && *n == MASK_ON {
@@ -853,6 +861,11 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`non_skin_margin`] removed from `region`: how many pixels went.
+    fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {
+        non_skin_margin(classes).map_or(0, |margin| remove_margin(region, &margin))
+    }
 
     #[test]
     fn a_later_photo_is_relit_to_the_baseline_as_taken_not_warped() {

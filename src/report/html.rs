@@ -558,9 +558,8 @@ fn glance(report: &Report) -> String {
 }
 
 /// The "skin recovered" readout of one session, for planning the next one; nothing when it
-/// was not assessed (baseline, or no noise floor for redness).
-/// The recovery readout of session `s`; `with_lighting_note` adds, once per page, what a
-/// lighting fit on the measured skin cannot see.
+/// was not assessed (baseline, or no noise floor for redness). `with_lighting_note` adds (once
+/// per page) what a lighting fit on the measured skin cannot see.
 fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) -> String {
     let Some(recovered) = s.redness_recovered else {
         return String::new();

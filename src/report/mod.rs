@@ -219,7 +219,7 @@ pub struct LightingReport {
 }
 
 fn default_lighting_source() -> String {
-    "plain_skin".into()
+    crate::series::LIGHTING_FROM_MEASURED_SKIN.into()
 }
 
 /// One metric over the whole series.
