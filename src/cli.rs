@@ -172,12 +172,5 @@ fn parse_positive(s: &str) -> Result<f64, String> {
 }
 
 fn parse_roi(s: &str) -> Result<[u32; 4], String> {
-    let parts: Vec<u32> = s
-        .split(',')
-        .map(|v| v.trim().parse::<u32>().map_err(|e| format!("'{v}': {e}")))
-        .collect::<Result<_, _>>()?;
-    match parts[..] {
-        [x, y, w, h] if w > 0 && h > 0 => Ok([x, y, w, h]),
-        _ => Err("expected x,y,w,h with w and h > 0".into()),
-    }
+    skintrack::inputs::parse_roi(s)
 }

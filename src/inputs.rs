@@ -1,5 +1,5 @@
 //! inputs: what a series is made of — photo files given one by one, a folder of photos, or a
-//! `series.csv` (`date,photo` and optional `px_per_mm,label,notes`) — resolved into the
+//! `series.csv` (`date,photo` and optional `px_per_mm,label,notes,roi`) — resolved into the
 //! ordered [`SessionInput`]s the series stage loads.
 
 use std::collections::HashMap;
@@ -27,6 +27,65 @@ pub struct SessionInput {
     pub label: Option<String>,
     /// Free text, e.g. the treatment settings (needle depth).
     pub notes: Option<String>,
+    /// The series' treated area, x,y,w,h in the baseline photo's pixels, from a series file
+    /// or manifest row ([`series_roi`]).
+    pub roi: Option<[u32; 4]>,
+}
+
+/// Optional columns of a series file (and of a batch manifest, after its own required ones).
+pub const SERIES_OPTIONAL: [&str; 4] = ["px_per_mm", "label", "notes", "roi"];
+
+/// The ROI a series' rows give (the readers check that every row giving one gives the same).
+pub fn series_roi(sessions: &[SessionInput]) -> Option<[u32; 4]> {
+    sessions.iter().find_map(|s| s.roi)
+}
+
+/// Parses an ROI or patch: `x,y,w,h` in pixels, `w` and `h` above 0.
+///
+/// # Errors
+/// A reason naming what is wrong.
+pub fn parse_roi(text: &str) -> std::result::Result<[u32; 4], String> {
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|e| format!("'{}': {e}", shown(v.trim())))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    match parts[..] {
+        [x, y, w, h] if w > 0 && h > 0 => Ok([x, y, w, h]),
+        _ => Err("expected x,y,w,h with w and h > 0".into()),
+    }
+}
+
+/// The first ROI a series' rows gave, and its line.
+pub(crate) type FirstRoi = Option<([u32; 4], u64)>;
+
+/// Checks that the rows of one series that give an ROI give the same one: `first` holds the
+/// first such row's ROI and line.
+///
+/// # Errors
+/// A reason naming both lines, for a row whose ROI differs.
+pub(crate) fn check_series_roi(
+    first: &mut FirstRoi,
+    roi: Option<[u32; 4]>,
+    line: u64,
+) -> std::result::Result<(), String> {
+    match (roi, *first) {
+        (Some(roi), None) => *first = Some((roi, line)),
+        (Some(roi), Some((earlier, at))) if roi != earlier => {
+            let text = |r: [u32; 4]| r.map(|v| v.to_string()).join(",");
+            return Err(format!(
+                "roi {} differs from line {at}'s {}: one ROI per series, in the baseline \
+                 photo's pixels",
+                text(roi),
+                text(earlier)
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl SessionInput {
@@ -102,10 +161,10 @@ pub fn read_series_csv(path: &Path) -> Result<Vec<SessionInput>> {
     };
     let text = std::fs::read(path).map_err(|e| fail(format!("cannot read series file: {e}")))?;
     let folder = path.parent().unwrap_or(Path::new("."));
-    let table =
-        Table::parse(&text, &["date", "photo"], &["px_per_mm", "label", "notes"]).map_err(fail)?;
+    let table = Table::parse(&text, &["date", "photo"], &SERIES_OPTIONAL).map_err(fail)?;
     let mut sessions = Vec::with_capacity(table.rows.len());
     let mut seen: HashMap<NaiveDate, u64> = HashMap::new();
+    let mut first_roi = None;
     for row in &table.rows {
         let at = |reason: String| fail(format!("line {}: {reason}", row.line));
         let date = parse_date(table.get(row, "date").unwrap_or_default()).map_err(at)?;
@@ -114,7 +173,9 @@ pub fn read_series_csv(path: &Path) -> Result<Vec<SessionInput>> {
                 "duplicate date {date} (also on line {first}): one photo per session"
             )));
         }
-        sessions.push(table.session(row, folder, date).map_err(at)?);
+        let session = table.session(row, folder, date).map_err(at)?;
+        check_series_roi(&mut first_roi, session.roi, row.line).map_err(at)?;
+        sessions.push(session);
     }
     if sessions.is_empty() {
         return Err(fail(
@@ -222,11 +283,11 @@ impl Table {
 
     /// The session of a series-file or manifest row whose `date` the caller has parsed (and
     /// checked for duplicates): its `photo` resolved inside `folder`, and the optional
-    /// `px_per_mm`, `label` and `notes`.
+    /// `px_per_mm`, `label`, `notes` and `roi`.
     ///
     /// # Errors
     /// A reason (without the file name or line): a path that escapes `folder` or names no
-    /// photo, a scale that is not a positive number.
+    /// photo, a scale that is not a positive number, an ROI that is not `x,y,w,h`.
     pub(crate) fn session(
         &self,
         row: &Row,
@@ -237,6 +298,10 @@ impl Table {
         let px_per_mm = match self.get(row, "px_per_mm") {
             None | Some("") => None,
             Some(v) => Some(parse_scale(v)?),
+        };
+        let roi = match self.get(row, "roi") {
+            None | Some("") => None,
+            Some(v) => Some(parse_roi(v).map_err(|e| format!("roi '{}': {e}", shown(v)))?),
         };
         let text_field = |name: &str| {
             self.get(row, name)
@@ -249,6 +314,7 @@ impl Table {
             px_per_mm,
             label: text_field("label"),
             notes: text_field("notes"),
+            roi,
         })
     }
 
@@ -403,6 +469,41 @@ mod tests {
     }
 
     #[test]
+    fn a_series_file_may_give_the_series_roi_on_any_of_its_rows() {
+        let dir = folder_with(
+            &["a.jpg", "b.jpg"],
+            "date,photo,roi
+2026-01-10,a.jpg,
+2026-03-01,b.jpg,\" 40, 30,200,100\"
+",
+        );
+        let sessions = read_series_csv(&dir.path().join(SERIES_FILE)).unwrap();
+        assert_eq!(sessions[0].roi, None);
+        assert_eq!(sessions[1].roi, Some([40, 30, 200, 100]));
+        assert_eq!(series_roi(&sessions), Some([40, 30, 200, 100]));
+        // The same ROI on every row is fine too; none at all is no ROI.
+        let dir = folder_with(
+            &["a.jpg", "b.jpg"],
+            "date,photo,roi
+2026-01-10,a.jpg,\"1,2,3,4\"
+2026-03-01,b.jpg,\"1,2,3,4\"
+",
+        );
+        let sessions = read_series_csv(&dir.path().join(SERIES_FILE)).unwrap();
+        assert_eq!(series_roi(&sessions), Some([1, 2, 3, 4]));
+        let dir = folder_with(
+            &["a.jpg"],
+            "date,photo
+2026-01-10,a.jpg
+",
+        );
+        assert_eq!(
+            series_roi(&read_series_csv(&dir.path().join(SERIES_FILE)).unwrap()),
+            None
+        );
+    }
+
+    #[test]
     fn bad_series_files_are_refused_with_the_line_and_reason() {
         let files = ["a.jpg", "b.jpg"];
         let cases = [
@@ -441,6 +542,18 @@ mod tests {
             (
                 "date,photo\n2026-01-01,a.jpg,extra\n",
                 "line 2: malformed row: 3 fields",
+            ),
+            (
+                "date,photo,roi\n2026-01-01,a.jpg,\"1,2,3,4\"\n2026-01-02,b.jpg,\"1,2,3,5\"\n",
+                "line 3: roi 1,2,3,5 differs from line 2's 1,2,3,4: one ROI per series",
+            ),
+            (
+                "date,photo,roi\n2026-01-01,a.jpg,\"1,2,3\"\n",
+                "line 2: roi '1,2,3': expected x,y,w,h",
+            ),
+            (
+                "date,photo,roi\n2026-01-01,a.jpg,\"1,2,x,4\"\n",
+                "line 2: roi '1,2,x,4': 'x': invalid digit",
             ),
             ("date,photo\n", "no sessions"),
             ("", "empty file"),

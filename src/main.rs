@@ -368,7 +368,8 @@ fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> a
     let model = Model::load(&model_path)?;
     let opts = SeriesOptions {
         px_per_mm: args.px_per_mm,
-        roi: args.roi,
+        // `--roi` for this run before the series file's `roi` column.
+        roi: args.roi.or_else(|| skintrack::inputs::series_roi(sessions)),
         reference_patch: args.reference_patch,
         full_paths: args.full_paths,
         target_disc_mm: Some(args.target_mm),

@@ -265,6 +265,132 @@ fn a_rerun_processes_nothing_and_a_changed_setting_recomputes_what_it_affects() 
     assert_eq!(work("segment"), segmented + 4);
 }
 
+/// A clinic's series each frame a different treated area: the manifest's `roi` column gives
+/// each its own, measured in its baseline's pixels, with lighting fitted on the skin around it.
+#[test]
+fn each_series_is_measured_inside_its_own_roi_from_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("clinic");
+    let a = write_series(&root.join("a"), 41, 2, date(2026, 1, 5));
+    let b = write_series(&root.join("b"), 42, 2, date(2026, 1, 5));
+    let manifest = root.join("manifest.csv");
+    let rel = |p: &std::path::Path| p.strip_prefix(&root).unwrap().display().to_string();
+    let write_manifest = |roi: &str| {
+        let mut text = String::from("patient,area,date,photo,roi\n");
+        // The ROI on the baseline's row only; the later row leaves it empty.
+        text.push_str(&format!("a,cheek,2026-01-05,{},\"{roi}\"\n", rel(&a[0])));
+        text.push_str(&format!("a,cheek,2026-02-16,{},\n", rel(&a[1])));
+        text.push_str(&format!("b,cheek,2026-01-05,{},\n", rel(&b[0])));
+        text.push_str(&format!("b,cheek,2026-02-16,{},\n", rel(&b[1])));
+        std::fs::write(&manifest, text).unwrap();
+    };
+    let out = dir.path().join("out");
+    let outcome = |output: &std::process::Output| -> serde_json::Value {
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    write_manifest("100,60,200,180");
+    outcome(&batch(&manifest, &out, &["--json", "--px-per-mm", "10"]));
+    let with_roi = report(&out.join("a/cheek/report.json"));
+    assert_eq!(with_roi.roi, Some([100, 60, 200, 180]));
+    assert!(
+        with_roi.common_region.pixels <= 200 * 180,
+        "measured inside the ROI: {} px",
+        with_roi.common_region.pixels
+    );
+    let source = |r: &Report| r.sessions[1].lighting.as_ref().unwrap().source.clone();
+    assert_eq!(
+        source(&with_roi),
+        skintrack::series::LIGHTING_FROM_SKIN_OUTSIDE_ROI
+    );
+    let without = report(&out.join("b/cheek/report.json"));
+    assert_eq!(without.roi, None, "the other series has no ROI");
+    assert!(without.common_region.pixels > 200 * 180);
+    assert_eq!(
+        source(&without),
+        skintrack::series::LIGHTING_FROM_MEASURED_SKIN
+    );
+
+    // A moved ROI re-measures that series from its stored class maps; the other is untouched.
+    write_manifest("40,40,240,200");
+    let rerun = outcome(&batch(&manifest, &out, &["--json", "--px-per-mm", "10"]));
+    assert_eq!(rerun["photos_processed"], 0, "{rerun}");
+    assert_eq!(rerun["series_unchanged"], 1, "{rerun}");
+    let moved = report(&out.join("a/cheek/report.json"));
+    assert_eq!(moved.roi, Some([40, 40, 240, 200]));
+    assert_ne!(moved.common_region.pixels, with_roi.common_region.pixels);
+
+    // A series whose first photo is unusable: the next one is the baseline, and the note says
+    // that the ROI is now read in its pixels.
+    let c = write_series(&root.join("c"), 44, 3, date(2026, 1, 5));
+    let bytes = std::fs::read(&c[0]).unwrap();
+    std::fs::write(&c[0], &bytes[..bytes.len() / 3]).unwrap();
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    for (i, day) in ["2026-01-05", "2026-02-16", "2026-03-30"]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(&format!(
+            "c,cheek,{day},{},\"100,60,200,180\"\n",
+            rel(&c[i])
+        ));
+    }
+    std::fs::write(&manifest, text).unwrap();
+    let run = batch(&manifest, &out, &["--px-per-mm", "10"]);
+    assert_eq!(run.status.code(), Some(3), "{}", stderr(&run));
+    let notes = report(&out.join("c/cheek/report.json")).notes;
+    let baseline = rel(&c[1]);
+    assert!(
+        notes[0].contains(&format!("baseline is {baseline}"))
+            && notes[0].contains(&format!("the ROI is read in {baseline}'s pixels")),
+        "{notes:?}"
+    );
+}
+
+/// `track` on a folder whose series file gives the ROI: measured inside it, unless `--roi`
+/// on the command line says otherwise.
+#[test]
+fn track_takes_the_series_files_roi_and_the_command_line_roi_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    let photos = write_series(&series, 43, 2, date(2026, 1, 5));
+    let name = |i: usize| {
+        photos[i]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    std::fs::write(
+        series.join("series.csv"),
+        format!(
+            "date,photo,roi\n2026-01-05,{},\"100,60,200,180\"\n2026-02-16,{},\n",
+            name(0),
+            name(1)
+        ),
+    )
+    .unwrap();
+    let track = |extra: &[&str]| -> Report {
+        let out = dir.path().join("out");
+        let run = skintrack()
+            .arg("track")
+            .arg(&series)
+            .args(["--px-per-mm", "10", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", stderr(&run));
+        report(&out.join("report.json"))
+    };
+    assert_eq!(track(&[]).roi, Some([100, 60, 200, 180]));
+    assert_eq!(
+        track(&["--roi", "50,50,100,100"]).roi,
+        Some([50, 50, 100, 100])
+    );
+}
+
 #[test]
 fn bad_manifests_are_refused_with_the_manifest_line_and_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,6 +419,15 @@ fn bad_manifests_are_refused_with_the_manifest_line_and_reason() {
         (
             "patient,area,date,photo\np1,cheek,2026-01-05,../outside.jpg\n",
             "manifest.csv: line 2: photo path '../outside.jpg' leaves the folder",
+        ),
+        (
+            "patient,area,date,photo,roi\np1,cheek,2026-01-05,p1/2026-01-05_s0.jpg,\"10,10,50,50\"\n\
+             p1,cheek,2026-02-16,p1/2026-02-16_s1.jpg,\"12,10,50,50\"\n",
+            "manifest.csv: line 3: p1/cheek: roi 12,10,50,50 differs from line 2's 10,10,50,50",
+        ),
+        (
+            "patient,area,date,photo,roi\np1,cheek,2026-01-05,p1/2026-01-05_s0.jpg,\"10,10,0,50\"\n",
+            "manifest.csv: line 2: roi '10,10,0,50': expected x,y,w,h with w and h > 0",
         ),
     ];
     for (text, want) in cases {

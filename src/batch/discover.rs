@@ -1,5 +1,5 @@
 //! batch discovery: takes a clinic folder tree (`CLINIC/<patient>/<area>/<photo>`) or a
-//! `manifest.csv` (`patient,area,date,photo` and optional `px_per_mm,label,notes`) and gives the
+//! `manifest.csv` (`patient,area,date,photo` and optional `px_per_mm,label,notes,roi`) and gives the
 //! series to process, one per patient and area, in a fixed order.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +14,7 @@ use crate::inputs::{self, SERIES_FILE, SessionInput, Table};
 /// Required columns of a batch manifest.
 pub const MANIFEST_REQUIRED: [&str; 4] = ["patient", "area", "date", "photo"];
 /// Optional columns of a batch manifest (the same as a series file's).
-pub const MANIFEST_OPTIONAL: [&str; 3] = ["px_per_mm", "label", "notes"];
+pub const MANIFEST_OPTIONAL: [&str; 4] = inputs::SERIES_OPTIONAL;
 
 /// One series to process: one patient's one area.
 #[derive(Clone, Debug, PartialEq)]
@@ -126,8 +126,8 @@ fn read_tree(root: &Path, skip: Option<&Path>) -> Result<Discovered> {
 /// # Errors
 /// [`Error::Input`] naming the manifest, the line and the reason: unreadable, missing or
 /// unknown column, a patient or area that cannot be a folder name, an unreadable date or
-/// scale, two photos on one date in one series, a path that leaves the folder or names no file,
-/// or no rows.
+/// scale or ROI, two photos on one date or two different ROIs in one series, a path that leaves
+/// the folder or names no file, or no rows.
 pub fn read_manifest(path: &Path) -> Result<Discovered> {
     let fail = |reason: String| Error::Input {
         path: path.to_path_buf(),
@@ -141,6 +141,7 @@ pub fn read_manifest(path: &Path) -> Result<Discovered> {
     let table = Table::parse(&text, &MANIFEST_REQUIRED, &MANIFEST_OPTIONAL).map_err(fail)?;
     let mut groups: BTreeMap<(String, String), Vec<SessionInput>> = BTreeMap::new();
     let mut seen: HashMap<(String, String, NaiveDate), u64> = HashMap::new();
+    let mut first_roi: HashMap<(String, String), inputs::FirstRoi> = HashMap::new();
     for row in &table.rows {
         let at = |reason: String| fail(format!("line {}: {reason}", row.line));
         let cell = |name: &str| table.get(row, name).unwrap_or_default();
@@ -154,6 +155,11 @@ pub fn read_manifest(path: &Path) -> Result<Discovered> {
             )));
         }
         let session = table.session(row, &folder, date).map_err(at)?;
+        let first = first_roi
+            .entry((patient.clone(), area.clone()))
+            .or_default();
+        inputs::check_series_roi(first, session.roi, row.line)
+            .map_err(|e| at(format!("{patient}/{area}: {e}")))?;
         groups.entry((patient, area)).or_default().push(session);
     }
     if groups.is_empty() {

@@ -684,14 +684,24 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     outcome.processed = worked.len();
     outcome.cached = kept_listed.iter().filter(|i| !worked.contains(i)).count();
 
-    let (note, before_baseline) =
-        baseline_note(&listed, &failed, kept_names.first(), &kept_photos).unzip();
+    let series_roi = crate::inputs::series_roi(&spec.sessions);
+    let roi_applies = series_roi.or(ctx.opts.roi).is_some();
+    let (note, before_baseline) = baseline_note(
+        &listed,
+        &failed,
+        kept_names.first(),
+        &kept_photos,
+        roi_applies,
+    )
+    .unzip();
     let before_baseline = before_baseline.unwrap_or_default();
     let measured = match baseline_failed {
         Some(reason) => Err(format!("the baseline could not be segmented: {reason}")),
         None => {
             let opts = SeriesOptions {
                 name: Some(key.clone()),
+                // The series' own ROI (its rows' `roi`) before the run's `--roi`.
+                roi: series_roi.or(ctx.opts.roi),
                 ..ctx.opts.clone()
             };
             series::measure_prepared(
@@ -823,6 +833,7 @@ fn baseline_note(
     failed: &[(usize, &'static str, String)],
     baseline_name: Option<&String>,
     photos: &[Photo],
+    roi_applies: bool,
 ) -> Option<(String, Vec<usize>)> {
     let base_date = photos.first()?.date;
     let earlier: Vec<(usize, String)> = failed
@@ -840,7 +851,7 @@ fn baseline_note(
     if earlier.is_empty() {
         return None;
     }
-    let text = format!(
+    let mut text = format!(
         "baseline is {}: earlier photo{} unusable: {}",
         baseline_name?,
         if earlier.len() > 1 { "s" } else { "" },
@@ -850,6 +861,10 @@ fn baseline_note(
             .collect::<Vec<_>>()
             .join("; ")
     );
+    // An ROI is given in the baseline's pixels: say which photo's they now are.
+    if roi_applies {
+        text.push_str(&format!("; the ROI is read in {}'s pixels", baseline_name?));
+    }
     Some((text, earlier.into_iter().map(|(i, _)| i).collect()))
 }
 
@@ -890,6 +905,11 @@ fn series_fingerprint(ctx: &Ctx, listed: &[Listed]) -> String {
             "\n{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             l.rel, l.sha256, l.error, l.input.date, l.input.px_per_mm, l.input.label, l.input.notes
         ));
+        // Only when given, so that the series of databases written before the column keep
+        // their fingerprints (and are not measured again for nothing).
+        if let Some(roi) = l.input.roi {
+            text.push_str(&format!("|roi {roi:?}"));
+        }
     }
     short_hash(&text)
 }
