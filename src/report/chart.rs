@@ -181,7 +181,7 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         let y_title = if metric.unit.is_empty() {
             metric.name.clone()
         } else {
-            metric.unit.clone()
+            super::html::shown_unit(&metric.unit).to_string()
         };
         chart
             .configure_mesh()

@@ -197,7 +197,17 @@ fn unit_text(unit: &str) -> String {
     if unit.is_empty() {
         String::new()
     } else {
-        format!("unit: {unit}")
+        format!("unit: {}", shown_unit(unit))
+    }
+}
+
+/// A metric's unit as people read it: report.json and metrics.csv keep plain ASCII
+/// (`mm2`, `mm/cm2`), the page writes the superscript.
+pub(crate) fn shown_unit(unit: &str) -> &str {
+    match unit {
+        "mm2" => "mm²",
+        "mm/cm2" => "mm/cm²",
+        other => other,
     }
 }
 
@@ -206,7 +216,16 @@ fn with_unit(value: &str, unit: &str) -> String {
     if unit.is_empty() {
         value.to_string()
     } else {
-        format!("{value} {unit}")
+        format!("{value} {}", shown_unit(unit))
+    }
+}
+
+/// A metric's value: counts as whole numbers, the rest by [`format_number`].
+fn format_value(v: f64, unit: &str) -> String {
+    if unit == "count" && v.is_finite() && v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format_number(v)
     }
 }
 
@@ -522,6 +541,8 @@ fn glance(report: &Report) -> String {
     );
     html.push_str(&recovered_note(report, latest, true));
     html.push_str("<div class=\"glance\">");
+    let scar_pct = report.metrics.iter().find(|m| m.name == "scar_area_pct");
+    let scar_mm2 = report.metrics.iter().find(|m| m.name == "scar_area_mm2");
     for metric in &report.metrics {
         let Some(v) = metric.values.iter().find(|v| v.session == latest.index) else {
             continue;
@@ -535,22 +556,47 @@ fn glance(report: &Report) -> String {
             v.within_noise,
             report.sharp_alike(latest.index, 0),
         );
-        // Relative change, except where a ratio means nothing.
+        // With a scale, scar area has one tile: mm², with the share of the region beside it.
+        if metric.name == "scar_area_pct" && scar_mm2.is_some() {
+            continue;
+        }
+        // Relative change, except where a ratio means nothing; a share's absolute change is in
+        // percentage points.
         let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
         let big = match v.delta_pct.filter(|p| p.is_finite() && !absolute) {
             Some(p) => format!("{} %", format_signed(p)),
+            None if metric.unit == "%" => format!("{} pp", format_signed(v.delta)),
             None => with_unit(&format_signed(v.delta), &metric.unit),
         };
+        let mut detail = format!(
+            "{} → {}",
+            format_value(base.value, &metric.unit),
+            with_unit(&format_value(v.value, &metric.unit), &metric.unit)
+        );
+        if metric.name == "scar_area_mm2"
+            && let Some(pct) = scar_pct
+            && let (Some(b), Some(l)) = (
+                pct.values.iter().find(|x| x.session == 0),
+                pct.values.iter().find(|x| x.session == latest.index),
+            )
+        {
+            let _ = write!(
+                detail,
+                " · {} → {} % of the region",
+                format_number(b.value),
+                format_number(l.value)
+            );
+        }
         let _ = write!(
             html,
-            "<div class=\"tile {class}\"><span class=\"metric\">{label}</span>\
-             <span class=\"big\">{big}</span>{chip}<span class=\"detail\">{from} → {to}</span></div>",
+            "<div class=\"tile {class}\" data-metric=\"{name}\"><span class=\"metric\">{label}</span>\
+             <span class=\"big\">{big}</span>{chip}<span class=\"detail\">{detail}</span></div>",
             class = reading.class(),
+            name = escape(&metric.name),
             label = escape(&metric_label(&metric.name)),
             big = escape(&big),
             chip = reading.chip(),
-            from = escape(&format_number(base.value)),
-            to = escape(&with_unit(&format_number(v.value), &metric.unit)),
+            detail = escape(&detail),
         );
     }
     html.push_str("</div>");
@@ -606,8 +652,9 @@ fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) 
     let caveat = if matched_on_itself {
         " <span class=\"readout-note\" data-lighting=\"plain_skin\">Lighting was matched on this \
          skin itself, so redness spread evenly over all of it cannot be told from a change of \
-         light: frame untreated skin too and give the treated area as <code>--roi</code>, or put \
-         a grey card in the photo (<code>--reference-patch</code>).</span>"
+         light: frame untreated skin too and give the treated area as <code>--roi</code> (or the \
+         series file's <code>roi</code> column), or put a grey card in the photo \
+         (<code>--reference-patch</code>).</span>"
     } else {
         ""
     };
@@ -961,7 +1008,7 @@ fn trend_cell(metric: &MetricSeries, rows: usize) -> String {
         clear = t.clear,
         within = t.within_noise == Some(true),
         slope = escape(&trend_text(t)),
-        unit = escape(&metric.unit),
+        unit = escape(shown_unit(&metric.unit)),
         n = t.sessions,
         lo = escape(&format_signed(t.ci95[0])),
         hi = escape(&format_signed(t.ci95[1])),
@@ -1030,7 +1077,7 @@ fn metrics_table(report: &Report) -> String {
                 "<td class=\"nowrap\">{}<span class=\"sub\">{}</span></td><td class=\"num strong\">{}</td>",
                 escape(&session.map_or_else(|| format!("Session {}", v.session), session_title)),
                 escape(&date),
-                escape(&format_number(v.value)),
+                escape(&format_value(v.value, &metric.unit)),
             );
             html.push_str(&change_cell(
                 metric,

@@ -477,6 +477,70 @@ fn html_marks_noise_trends_recovery_and_sessions() {
 /// A roughness or fine-line area change between photos not sharp alike reads "focus differs",
 /// never improved or worsened; other metrics (fine-line density, scars) keep their marks, and
 /// the softer session says so on its card.
+/// A copy of `template` under another name and unit, with these values per session.
+fn metric_like(template: &MetricSeries, name: &str, unit: &str, values: [f64; 3]) -> MetricSeries {
+    let mut m = template.clone();
+    m.name = name.to_string();
+    m.unit = unit.to_string();
+    for v in &mut m.values {
+        v.value = values[v.session];
+        v.delta = values[v.session] - values[0];
+        v.delta_pct = Some(v.delta / values[0] * 100.0);
+    }
+    m
+}
+
+/// The glance tile of `metric` in the page.
+fn glance_tile<'a>(html: &'a str, metric: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-metric=\"{metric}\"><span class=\"metric\""))
+        .unwrap_or_else(|| panic!("no glance tile for {metric}"));
+    let end = start + html[start..].find("</div>").unwrap();
+    &html[start..end]
+}
+
+#[test]
+fn the_glance_shows_scar_area_once_counts_whole_and_a_shares_change_in_points() {
+    let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
+    let template = report.metrics[0].clone();
+    report.metrics.push(metric_like(
+        &template,
+        "scar_area_mm2",
+        "mm2",
+        [64.0, 48.0, 40.0],
+    ));
+    report.metrics.push(metric_like(
+        &template,
+        "line_count",
+        "count",
+        [11.0, 11.0, 12.0],
+    ));
+    report.metrics.push(metric_like(
+        &template,
+        "redness_area_pct",
+        "%",
+        [0.08, 0.05, 0.02],
+    ));
+    let html = html::render(&report, &visuals).unwrap();
+
+    // With a scale, one scar-area tile: mm² (the change), with the share of the region beside.
+    assert!(!html.contains("data-metric=\"scar_area_pct\"><span class=\"metric\""));
+    let scar = glance_tile(&html, "scar_area_mm2");
+    assert!(scar.contains("-37.50 %"), "{scar}");
+    assert!(
+        scar.contains("64.00 → 40.00 mm² · 4.00 → 2.50 % of the region"),
+        "{scar}"
+    );
+    // Counts are whole; the reddened share's change is in percentage points, not a ratio.
+    assert!(glance_tile(&html, "line_count").contains("11 → 12 count"));
+    let red = glance_tile(&html, "redness_area_pct");
+    assert!(red.contains("-0.0600 pp"), "{red}");
+    // Without a scale there is no mm² metric, and the share has its own tile.
+    report.metrics.retain(|m| m.name != "scar_area_mm2");
+    let html = html::render(&report, &visuals).unwrap();
+    assert!(glance_tile(&html, "scar_area_pct").contains("4.00 → 2.50 %"));
+}
+
 #[test]
 fn html_marks_focus_sensitive_metrics_between_unequally_sharp_photos() {
     let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
