@@ -951,7 +951,11 @@ fn change_cell(
     };
     let reading = Reading::of_pair(&metric.name, delta, within_noise, sharp_alike);
     let within_attr = within_noise.map_or_else(String::new, |w| format!(" data-within=\"{w}\""));
-    let pct = pct.filter(|p| p.is_finite()).map_or_else(String::new, |p| {
+    // No ratio where it means nothing (an angle's sign flips it; the reddened share's
+    // threshold is set by the baseline): the page reads those in their own unit.
+    let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
+    let pct = pct.filter(|p| p.is_finite() && !absolute);
+    let pct = pct.map_or_else(String::new, |p| {
         format!(
             " <span class=\"pct\">({} %)</span>",
             escape(&format_signed(p))

@@ -535,6 +535,9 @@ fn the_glance_shows_scar_area_once_counts_whole_and_a_shares_change_in_points() 
     assert!(glance_tile(&html, "line_count").contains("11 → 12 count"));
     let red = glance_tile(&html, "redness_area_pct");
     assert!(red.contains("-0.0600 pp"), "{red}");
+    // The table gives no ratio for it either; a ratio where one means something stays.
+    assert!(!change_cell(&html, "redness_area_pct", 2, "baseline").contains("class=\"pct\""));
+    assert!(change_cell(&html, "scar_area_mm2", 2, "baseline").contains("(-37.50 %)"));
     // Without a scale there is no mm² metric, and the share has its own tile.
     report.metrics.retain(|m| m.name != "scar_area_mm2");
     let html = html::render(&report, &visuals).unwrap();
