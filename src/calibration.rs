@@ -45,6 +45,69 @@ impl Target {
     }
 }
 
+/// The white label's colour around a found disc, in one photo.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabelColour {
+    /// R, G, B (0–255) of the label's unclipped pixels: the mean of each channel's middle half.
+    pub rgb: [f64; 3],
+    /// How many pixels the median was taken over.
+    pub pixels: u64,
+}
+
+/// Fewer label pixels than this (in frame and unclipped): no colour.
+const MIN_LABEL_PIXELS: usize = 200;
+
+/// The colour of the white label around `target`'s disc, over a ring from 1.2 to 1.5 disc radii
+/// (inside the smallest label allowed, 1.6 radii from the centre at its narrowest), leaving
+/// out near-black and clipped pixels. A neutral surface that every session photographs under
+/// its own light, unlike skin, which the treatment may redden. Each channel is the mean of its
+/// middle half: robust like a median, but not stepped to whole levels (one level in 235 is
+/// 0.4 % of gain, about the redness noise floor).
+///
+/// `None` when fewer than [`MIN_LABEL_PIXELS`] ring pixels are usable or more than a tenth
+/// of the ring is clipped (an overexposed label tells no white balance).
+pub fn label_colour(photo: &Rgb, target: &Target) -> Option<LabelColour> {
+    let (w, h) = photo.dimensions();
+    let radius = target.diameter_px / 2.0;
+    let (inner, outer) = (radius * 1.2, radius * 1.5);
+    let (cx, cy) = target.centre;
+    let x0 = (cx - outer).floor().max(0.0) as u32;
+    let y0 = (cy - outer).floor().max(0.0) as u32;
+    let x1 = ((cx + outer).ceil().max(0.0) as u32).min(w);
+    let y1 = ((cy + outer).ceil().max(0.0) as u32).min(h);
+    let mut channels: [Vec<u8>; 3] = Default::default();
+    let mut ring = 0usize;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let d = (x as f64 - cx).hypot(y as f64 - cy);
+            if d < inner || d > outer {
+                continue;
+            }
+            ring += 1;
+            let p = photo.get_pixel(x, y).0;
+            if p.iter().all(|&v| (8..250).contains(&v)) {
+                for c in 0..3 {
+                    channels[c].push(p[c]);
+                }
+            }
+        }
+    }
+    let usable = channels[0].len();
+    if usable < MIN_LABEL_PIXELS || usable * 10 < ring * 9 {
+        return None;
+    }
+    let rgb = channels.map(|mut values| {
+        values.sort_unstable();
+        let quarter = values.len() / 4;
+        let middle = &values[quarter..values.len() - quarter];
+        middle.iter().map(|&v| v as f64).sum::<f64>() / middle.len() as f64
+    });
+    Some(LabelColour {
+        rgb,
+        pixels: usable as u64,
+    })
+}
+
 /// Longest side the candidate search runs at (the diameter is then measured at full size).
 const SEARCH_LONG_SIDE: u32 = 1024;
 
@@ -278,6 +341,29 @@ mod tests {
             }
             image::Rgb(sum.map(|v| v.round() as u8))
         })
+    }
+
+    #[test]
+    fn the_label_colour_is_read_around_the_disc_and_refused_when_clipped() {
+        let photo = photo_with_target(400, 300, (200.0, 150.0), 30.0);
+        let target = find_target(&photo, 10.0).unwrap();
+        let label = label_colour(&photo, &target).unwrap();
+        assert_eq!(
+            label.rgb,
+            [235.0, 235.0, 232.0],
+            "neither disc nor skin in the ring"
+        );
+        assert!(label.pixels > 2000, "{}", label.pixels);
+        // The same photo overexposed: the label clips, so it tells no white balance.
+        let bright = Rgb::from_fn(400, 300, |x, y| {
+            image::Rgb(
+                photo
+                    .get_pixel(x, y)
+                    .0
+                    .map(|v| (v as f64 * 1.1).min(255.0) as u8),
+            )
+        });
+        assert_eq!(label_colour(&bright, &target), None);
     }
 
     #[test]

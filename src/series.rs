@@ -60,6 +60,8 @@ pub struct SeriesResult {
 
 /// `LightingReport::source` values: what each later session's colour was matched on.
 pub const LIGHTING_FROM_PATCH: &str = "reference_patch";
+/// The white label of a calibration target found in both photos (each in its own frame).
+pub const LIGHTING_FROM_CALIBRATION_LABEL: &str = "calibration_label";
 pub const LIGHTING_FROM_SKIN_OUTSIDE_ROI: &str = "skin_outside_roi";
 pub const LIGHTING_FROM_MEASURED_SKIN: &str = "plain_skin";
 /// Untreated skin outside the ROI is the lighting reference only with at least this many
@@ -437,6 +439,17 @@ pub fn measure_prepared(
     let (width, height) = baseline.image.dimensions();
     let baseline_path = baseline.path.clone();
     let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0], targets[0].as_ref());
+    // A calibration target's white label, read in each photo as taken: a neutral reference for
+    // the lighting match (the label may sit elsewhere in each session, so not co-located).
+    let label_colours: Vec<Option<calibration::LabelColour>> = photos
+        .par_iter()
+        .zip(targets)
+        .map(|(photo, target)| {
+            target
+                .as_ref()
+                .and_then(|t| calibration::label_colour(&photo.image, t))
+        })
+        .collect();
     let started = Instant::now();
     // The photos' pixels are only needed warped: each decoded image is moved out (or dropped
     // once warped), so a series of large photos holds one copy of each session, not two.
@@ -554,19 +567,36 @@ pub fn measure_prepared(
             .as_ref()
             .map(|outside| plain_skin(outside, &classes[0], &classes[i]))
             .filter(|mask| count_on(mask) >= MIN_UNTREATED_FIT_PX);
-        let (fit_mask, source) = match (opts.reference_patch, untreated) {
-            (Some(patch), _) => (
-                patch_mask(patch, &warped[i].1, width, height)?,
+        let label = match (&label_colours[0], &label_colours[i]) {
+            (Some(baseline), Some(session)) => Some(label_transform(
+                baseline,
+                session,
+                median_colour(&warped[i].0, &region),
+            )),
+            _ => None,
+        };
+        let fit = |fit_mask: &Mask| {
+            measure::lighting::match_lighting(&warped[i].0, &warped[0].0, fit_mask)
+        };
+        // A card the user named, then a calibration label, then untreated skin outside the
+        // ROI, then the measured skin itself: the first that is neither treated nor measured.
+        let ((matched, transform), source) = match (opts.reference_patch, label, untreated) {
+            (Some(patch), _, _) => (
+                fit(&patch_mask(patch, &warped[i].1, width, height)?),
                 LIGHTING_FROM_PATCH,
             ),
-            (None, Some(untreated)) => (untreated, LIGHTING_FROM_SKIN_OUTSIDE_ROI),
-            (None, None) => (
-                plain_skin(&region, &classes[0], &classes[i]),
+            (None, Some(label), untreated) => {
+                let skin =
+                    untreated.unwrap_or_else(|| plain_skin(&region, &classes[0], &classes[i]));
+                let t = label_balance(&fit(&skin).1, &label);
+                ((t.apply(&warped[i].0), t), LIGHTING_FROM_CALIBRATION_LABEL)
+            }
+            (None, None, Some(untreated)) => (fit(&untreated), LIGHTING_FROM_SKIN_OUTSIDE_ROI),
+            (None, None, None) => (
+                fit(&plain_skin(&region, &classes[0], &classes[i])),
                 LIGHTING_FROM_MEASURED_SKIN,
             ),
         };
-        let (matched, transform) =
-            measure::lighting::match_lighting(&warped[i].0, &warped[0].0, &fit_mask);
         metrics.push(measure::measure(
             &matched,
             &classes[i],
@@ -664,6 +694,73 @@ pub fn measure_prepared(
         timings_ms: timings,
     };
     Ok(SeriesResult { report, visuals })
+}
+
+/// The per-channel gains that bring a session's calibration label to the baseline's colour.
+///
+/// Light scales linear values, not sRGB codes: the ratio is taken in linear light, then turned
+/// into the code-value gain that is exact at the session's typical skin value (`skin`, per
+/// channel), since the label is far brighter than skin and sRGB's curve is not a pure power.
+fn label_transform(
+    baseline: &calibration::LabelColour,
+    session: &calibration::LabelColour,
+    skin: [f64; 3],
+) -> measure::lighting::LightingTransform {
+    use measure::color::{linear_to_srgb, srgb_to_linear};
+    let (low, high) = measure::lighting::GAIN_RANGE;
+    let gain = std::array::from_fn(|c| {
+        let linear_gain = srgb_to_linear(baseline.rgb[c]) / srgb_to_linear(session.rgb[c]);
+        let at = skin[c].max(1.0);
+        (linear_to_srgb(srgb_to_linear(at) * linear_gain) / at).clamp(low, high)
+    });
+    measure::lighting::LightingTransform {
+        gain,
+        offset: [0.0; 3],
+        fit_pixels: session.pixels,
+    }
+}
+
+/// White balance from the calibration label, exposure from the skin: the label's gains
+/// scaled so that green takes the skin fit's gain. The label is small and lit where it sits,
+/// so its brightness follows the local light; its colour balance is what skin cannot give
+/// (skin reddened all over would be matched away). Without a skin fit, the label's own gains.
+fn label_balance(
+    skin: &measure::lighting::LightingTransform,
+    label: &measure::lighting::LightingTransform,
+) -> measure::lighting::LightingTransform {
+    if skin.fit_pixels == 0 {
+        return label.clone();
+    }
+    let (low, high) = measure::lighting::GAIN_RANGE;
+    let exposure = skin.gain[1] / label.gain[1];
+    measure::lighting::LightingTransform {
+        gain: label.gain.map(|g| (g * exposure).clamp(low, high)),
+        ..label.clone()
+    }
+}
+
+/// Median R, G, B of `image` over `region`'s pixels (0 where it has none).
+fn median_colour(image: &Rgb, region: &Mask) -> [f64; 3] {
+    let mut histograms = [[0u64; 256]; 3];
+    let mut n = 0u64;
+    for (p, r) in image.pixels().zip(region.pixels()) {
+        if r.0[0] == MASK_ON {
+            n += 1;
+            for c in 0..3 {
+                histograms[c][p.0[c] as usize] += 1;
+            }
+        }
+    }
+    histograms.map(|h| {
+        let mut seen = 0;
+        for (v, count) in h.iter().enumerate() {
+            seen += count;
+            if seen * 2 > n {
+                return v as f64;
+            }
+        }
+        0.0
+    })
 }
 
 /// Linear scale of a homography (baseline px per later px) at the later photo's centre.
@@ -861,6 +958,34 @@ fn plain_skin(region: &Mask, baseline: &ClassMap, session: &ClassMap) -> Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change of light (per-channel linear gains, as exposure and white balance act) seen on
+    /// a white label brings the session's skin back to the baseline's skin, though skin is far
+    /// darker than the label and sRGB is not a pure power: within a tenth of a code value.
+    #[test]
+    fn a_label_seen_under_new_light_gives_the_gains_that_restore_the_skin() {
+        use measure::color::{linear_to_srgb, srgb_to_linear};
+        let light = [1.15, 1.0, 0.85];
+        let seen = |code: [f64; 3]| -> [f64; 3] {
+            std::array::from_fn(|c| linear_to_srgb(srgb_to_linear(code[c]) * light[c]))
+        };
+        let (label, skin) = ([236.0, 236.0, 232.0], [198.0, 150.0, 128.0]);
+        let colour = |rgb| calibration::LabelColour { rgb, pixels: 1000 };
+        let t = label_transform(&colour(label), &colour(seen(label)), seen(skin));
+        let restored: [f64; 3] = std::array::from_fn(|c| t.gain[c] * seen(skin)[c]);
+        for c in 0..3 {
+            assert!(
+                (restored[c] - skin[c]).abs() < 0.1,
+                "{restored:?} vs {skin:?}"
+            );
+        }
+        // Code-value ratios of the label alone miss it by up to 0.4 code values here.
+        let naive: [f64; 3] = std::array::from_fn(|c| label[c] / seen(label)[c] * seen(skin)[c]);
+        assert!(
+            (0..3).any(|c| (naive[c] - skin[c]).abs() > 0.3),
+            "{naive:?}"
+        );
+    }
 
     /// [`non_skin_margin`] removed from `region`: how many pixels went.
     fn exclude_non_skin(region: &mut Mask, classes: &[ClassMap]) -> u64 {

@@ -411,6 +411,85 @@ fn a_calibration_target_gives_the_scale() {
     }
 }
 
+/// A calibration target's white label is a neutral reference: each session's lighting is
+/// matched on it, so redness spread over all of the measured skin (no ROI, no card) is seen,
+/// through a white-balance change that the label sees too and corrects. The later photo gets
+/// a cool cast everywhere (R × 0.95, B × 1.05), and its skin, away from the label, is
+/// reddened (R × 1.10, G and B × 0.96); the same photo with the cast alone stays within noise.
+#[test]
+fn the_calibration_label_is_the_lighting_reference_so_even_redness_is_seen() {
+    use skintrack::synth::{SynthOptions, generate, write_series};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SynthOptions {
+        seed: 32,
+        sessions: 2,
+        width: 1200,
+        height: 900,
+        px_per_mm: 12.0,
+        target_mm: Some(8.0),
+        unchanged: true,
+        ..Default::default()
+    };
+    write_series(&generate(&opts), dir.path()).unwrap();
+    let truth = common::truth(dir.path());
+    let baseline = dir.path().join(&truth.sessions[0].photo);
+    let later = image::open(dir.path().join(&truth.sessions[1].photo))
+        .unwrap()
+        .to_rgb8();
+    let target = skintrack::calibration::find_target(&later, 8.0).expect("target in the photo");
+    let label_reach = target.exclusion_radius_px();
+    let edit = |redden: bool| {
+        let mut image = later.clone();
+        for (x, y, p) in image.enumerate_pixels_mut() {
+            let [mut r, mut g, mut b] = p.0.map(f64::from);
+            (r, b) = (r * 0.95, b * 1.05);
+            let on_label =
+                (x as f64 - target.centre.0).hypot(y as f64 - target.centre.1) <= label_reach;
+            if redden && !on_label {
+                (r, g, b) = (r * 1.10, g * 0.96, b * 0.96);
+            }
+            p.0 = [r, g, b].map(|v| v.round().clamp(0.0, 255.0) as u8);
+        }
+        let path = dir
+            .path()
+            .join(if redden { "reddened.png" } else { "cast.png" });
+        image.save(&path).unwrap();
+        path
+    };
+    let compare = |later: &std::path::Path| {
+        let out = tempfile::tempdir().unwrap();
+        let report = common::json_report(
+            [
+                OsStr::new("compare"),
+                baseline.as_os_str(),
+                later.as_os_str(),
+                "--target-mm".as_ref(),
+                "8".as_ref(),
+            ],
+            out.path(),
+        );
+        let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+        (report, html)
+    };
+
+    let (report, html) = compare(&edit(true));
+    let lighting = report.sessions[1].lighting.as_ref().unwrap();
+    assert_eq!(lighting.source, "calibration_label");
+    let redness = metric(&report, "redness_a").values[1].clone();
+    eprintln!("reddened: redness_a change {:+.2}", redness.delta);
+    assert!(redness.delta > 3.0, "{redness:?}");
+    assert_eq!(redness.within_noise, Some(false));
+    assert_eq!(report.sessions[1].redness_recovered, Some(false));
+    assert!(html.contains(" · on the calibration label<"));
+    assert!(!html.contains("data-lighting=\"plain_skin\""));
+
+    let (cast, _) = compare(&edit(false));
+    let redness = metric(&cast, "redness_a").values[1].clone();
+    eprintln!("cast only: redness_a change {:+.2}", redness.delta);
+    assert_eq!(redness.within_noise, Some(true), "{redness:?}");
+    assert_eq!(cast.sessions[1].redness_recovered, Some(true));
+}
+
 /// With `--roi` (the treated area) the colour of each later session is matched on the skin
 /// outside it, so an even reddening of the treated area is measured, not taken for a change of
 /// light (matched on the treated skin itself, it would be matched away and the skin read

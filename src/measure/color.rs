@@ -36,6 +36,27 @@ static LINEAR: LazyLock<[f64; 256]> = LazyLock::new(|| {
     lut
 });
 
+/// sRGB code value (0–255, not rounded) → linear light in 0..1.
+pub fn srgb_to_linear(v: f64) -> f64 {
+    let c = (v / 255.0).clamp(0.0, 1.0);
+    if c <= 0.040_45 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// Linear light in 0..1 → sRGB code value (0–255, not rounded).
+pub fn linear_to_srgb(l: f64) -> f64 {
+    let l = l.clamp(0.0, 1.0);
+    let c = if l <= 0.003_130_8 {
+        12.92 * l
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    };
+    c * 255.0
+}
+
 /// CIELAB companding function f(t).
 fn lab_f(t: f64) -> f64 {
     const EPS: f64 = 216.0 / 24389.0;

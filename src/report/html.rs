@@ -653,8 +653,8 @@ fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) 
         " <span class=\"readout-note\" data-lighting=\"plain_skin\">Lighting was matched on this \
          skin itself, so redness spread evenly over all of it cannot be told from a change of \
          light: frame untreated skin too and give the treated area as <code>--roi</code> (or the \
-         series file's <code>roi</code> column), or put a grey card in the photo \
-         (<code>--reference-patch</code>).</span>"
+         series file's <code>roi</code> column), or put the calibration target or a grey card \
+         in the photo (<code>--reference-patch</code>).</span>"
     } else {
         ""
     };
@@ -1183,6 +1183,7 @@ fn alignment_table(report: &Report) -> String {
                     .join(", ");
                 let on = match l.source.as_str() {
                     crate::series::LIGHTING_FROM_PATCH => "on the card",
+                    crate::series::LIGHTING_FROM_CALIBRATION_LABEL => "on the calibration label",
                     crate::series::LIGHTING_FROM_SKIN_OUTSIDE_ROI => "on skin outside the ROI",
                     _ => "on the measured skin",
                 };
