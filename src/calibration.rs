@@ -50,7 +50,7 @@ impl Target {
 pub struct LabelColour {
     /// R, G, B (0–255) of the label's unclipped pixels: the mean of each channel's middle half.
     pub rgb: [f64; 3],
-    /// How many pixels the median was taken over.
+    /// How many unclipped ring pixels the colour was read from.
     pub pixels: u64,
 }
 

@@ -441,12 +441,14 @@ pub fn measure_prepared(
     let (px_per_mm, scale_source) = baseline_scale(opts, &inputs[0], targets[0].as_ref());
     // A calibration target's white label, read in each photo as taken: a neutral reference for
     // the lighting match (the label may sit elsewhere in each session, so not co-located).
+    // A card the user named comes first, so then the labels are not read.
     let label_colours: Vec<Option<calibration::LabelColour>> = photos
         .par_iter()
         .zip(targets)
         .map(|(photo, target)| {
             target
                 .as_ref()
+                .filter(|_| opts.reference_patch.is_none())
                 .and_then(|t| calibration::label_colour(&photo.image, t))
         })
         .collect();
@@ -567,25 +569,23 @@ pub fn measure_prepared(
             .as_ref()
             .map(|outside| plain_skin(outside, &classes[0], &classes[i]))
             .filter(|mask| count_on(mask) >= MIN_UNTREATED_FIT_PX);
-        let label = match (&label_colours[0], &label_colours[i]) {
-            (Some(baseline), Some(session)) => Some(label_transform(
-                baseline,
-                session,
-                median_colour(&warped[i].0, &region),
-            )),
-            _ => None,
-        };
+        let labels = label_colours[0].as_ref().zip(label_colours[i].as_ref());
         let fit = |fit_mask: &Mask| {
             measure::lighting::match_lighting(&warped[i].0, &warped[0].0, fit_mask)
         };
         // A card the user named, then a calibration label, then untreated skin outside the
         // ROI, then the measured skin itself: the first that is neither treated nor measured.
-        let ((matched, transform), source) = match (opts.reference_patch, label, untreated) {
+        let ((matched, transform), source) = match (opts.reference_patch, labels, untreated) {
             (Some(patch), _, _) => (
                 fit(&patch_mask(patch, &warped[i].1, width, height)?),
                 LIGHTING_FROM_PATCH,
             ),
-            (None, Some(label), untreated) => {
+            (None, Some((baseline_label, session_label)), untreated) => {
+                let label = label_transform(
+                    baseline_label,
+                    session_label,
+                    median_colour(&warped[i].0, &region),
+                );
                 let skin =
                     untreated.unwrap_or_else(|| plain_skin(&region, &classes[0], &classes[i]));
                 let t = label_balance(&fit(&skin).1, &label);

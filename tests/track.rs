@@ -355,21 +355,28 @@ fn a_series_file_sets_dates_scale_and_notes() {
     }
 }
 
-/// A calibration target in the frame gives the scale when none is given, and is not measured.
-#[test]
-fn a_calibration_target_gives_the_scale() {
+/// A two-session synthetic series (1200×900 at 12 px/mm) with an 8 mm calibration target.
+fn series_with_target(seed: u64, unchanged: bool) -> tempfile::TempDir {
     use skintrack::synth::{SynthOptions, generate, write_series};
     let dir = tempfile::tempdir().unwrap();
     let opts = SynthOptions {
-        seed: 31,
+        seed,
         sessions: 2,
         width: 1200,
         height: 900,
         px_per_mm: 12.0,
         target_mm: Some(8.0),
+        unchanged,
         ..Default::default()
     };
     write_series(&generate(&opts), dir.path()).unwrap();
+    dir
+}
+
+/// A calibration target in the frame gives the scale when none is given, and is not measured.
+#[test]
+fn a_calibration_target_gives_the_scale() {
+    let dir = series_with_target(31, false);
     let truth = common::truth(dir.path());
     let out = tempfile::tempdir().unwrap();
     let report = common::json_report(
@@ -411,26 +418,14 @@ fn a_calibration_target_gives_the_scale() {
     }
 }
 
-/// A calibration target's white label is a neutral reference: each session's lighting is
+/// A calibration target's white label is a neutral reference: each session's white balance is
 /// matched on it, so redness spread over all of the measured skin (no ROI, no card) is seen,
 /// through a white-balance change that the label sees too and corrects. The later photo gets
 /// a cool cast everywhere (R × 0.95, B × 1.05), and its skin, away from the label, is
 /// reddened (R × 1.10, G and B × 0.96); the same photo with the cast alone stays within noise.
 #[test]
 fn the_calibration_label_is_the_lighting_reference_so_even_redness_is_seen() {
-    use skintrack::synth::{SynthOptions, generate, write_series};
-    let dir = tempfile::tempdir().unwrap();
-    let opts = SynthOptions {
-        seed: 32,
-        sessions: 2,
-        width: 1200,
-        height: 900,
-        px_per_mm: 12.0,
-        target_mm: Some(8.0),
-        unchanged: true,
-        ..Default::default()
-    };
-    write_series(&generate(&opts), dir.path()).unwrap();
+    let dir = series_with_target(32, true);
     let truth = common::truth(dir.path());
     let baseline = dir.path().join(&truth.sessions[0].photo);
     let later = image::open(dir.path().join(&truth.sessions[1].photo))

@@ -684,14 +684,14 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     outcome.processed = worked.len();
     outcome.cached = kept_listed.iter().filter(|i| !worked.contains(i)).count();
 
-    let series_roi = crate::inputs::series_roi(&spec.sessions);
-    let roi_applies = series_roi.or(ctx.opts.roi).is_some();
+    // The series' own ROI (its rows' `roi`) before the run's `--roi`.
+    let roi = crate::inputs::series_roi(&spec.sessions).or(ctx.opts.roi);
     let (note, before_baseline) = baseline_note(
         &listed,
         &failed,
         kept_names.first(),
         &kept_photos,
-        roi_applies,
+        roi.is_some(),
     )
     .unzip();
     let before_baseline = before_baseline.unwrap_or_default();
@@ -700,8 +700,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
         None => {
             let opts = SeriesOptions {
                 name: Some(key.clone()),
-                // The series' own ROI (its rows' `roi`) before the run's `--roi`.
-                roi: series_roi.or(ctx.opts.roi),
+                roi,
                 ..ctx.opts.clone()
             };
             series::measure_prepared(

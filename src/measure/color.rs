@@ -26,12 +26,7 @@ const WHITE: [f64; 3] = [
 static LINEAR: LazyLock<[f64; 256]> = LazyLock::new(|| {
     let mut lut = [0.0; 256];
     for (v, out) in lut.iter_mut().enumerate() {
-        let c = v as f64 / 255.0;
-        *out = if c <= 0.040_45 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        };
+        *out = srgb_to_linear(v as f64);
     }
     lut
 });

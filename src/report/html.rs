@@ -544,6 +544,10 @@ fn glance(report: &Report) -> String {
     let scar_pct = report.metrics.iter().find(|m| m.name == "scar_area_pct");
     let scar_mm2 = report.metrics.iter().find(|m| m.name == "scar_area_mm2");
     for metric in &report.metrics {
+        // With a scale, scar area has one tile: mm², with the share of the region beside it.
+        if metric.name == "scar_area_pct" && scar_mm2.is_some() {
+            continue;
+        }
         let Some(v) = metric.values.iter().find(|v| v.session == latest.index) else {
             continue;
         };
@@ -556,10 +560,6 @@ fn glance(report: &Report) -> String {
             v.within_noise,
             report.sharp_alike(latest.index, 0),
         );
-        // With a scale, scar area has one tile: mm², with the share of the region beside it.
-        if metric.name == "scar_area_pct" && scar_mm2.is_some() {
-            continue;
-        }
         // Relative change, except where a ratio means nothing; a share's absolute change is in
         // percentage points.
         let absolute = ABSOLUTE_CHANGE_METRICS.contains(&metric.name.as_str());
