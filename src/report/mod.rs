@@ -211,10 +211,11 @@ pub struct LightingReport {
     pub fit_pixels: u64,
     /// What the fit was made on: `reference_patch` (the user's grey/colour card),
     /// `calibration_label` (white balance from the calibration target's label in both photos,
-    /// exposure from skin outside the ROI or the measured skin), `skin_outside_roi` (with `--roi`: plain skin both sessions show outside it, untreated
-    /// skin), or `plain_skin` (skin that is neither line nor scar in both sessions, in the
-    /// measured region itself; then an even change of colour of all that skin, such as
-    /// redness over the whole treated area, is matched away as lighting).
+    /// exposure from skin outside the ROI or the measured skin), `skin_outside_roi` (with an
+    /// ROI: plain skin both sessions show outside it, untreated skin), or `plain_skin` (skin
+    /// that is neither line nor scar in both sessions, in the measured region itself; then an
+    /// even change of colour of all that skin, such as redness over the whole treated area, is
+    /// matched away as lighting).
     #[serde(default = "default_lighting_source")]
     pub source: String,
 }
