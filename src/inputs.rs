@@ -107,20 +107,34 @@ impl SessionInput {
 pub fn resolve(inputs: &[PathBuf]) -> Result<Vec<SessionInput>> {
     let mut sessions = Vec::new();
     for input in inputs {
-        if input.is_dir() {
-            let series_file = input.join(SERIES_FILE);
-            if series_file.is_file() {
-                sessions.extend(read_series_csv(&series_file)?);
-            } else {
-                sessions.extend(list_photos(input)?.into_iter().map(SessionInput::from_path));
-            }
-        } else if has_extension(input, &["csv"]) {
-            sessions.extend(read_series_csv(input)?);
+        if let Some(series_file) = series_file_of(input) {
+            sessions.extend(read_series_csv(&series_file)?);
+        } else if input.is_dir() {
+            sessions.extend(list_photos(input)?.into_iter().map(SessionInput::from_path));
         } else {
             sessions.push(SessionInput::from_path(input));
         }
     }
     Ok(sessions)
+}
+
+/// The series file [`resolve`] reads for one input: the input itself when it is a `.csv`, or
+/// the folder's `series.csv`.
+pub fn series_file_of(input: &Path) -> Option<PathBuf> {
+    if input.is_dir() {
+        Some(input.join(SERIES_FILE)).filter(|file| file.is_file())
+    } else if has_extension(input, &["csv"]) {
+        Some(input.to_path_buf())
+    } else {
+        None
+    }
+}
+
+/// Where a series' ROI was given, for its errors: the series file whose `roi` column gave it.
+pub fn roi_origin(inputs: &[PathBuf], sessions: &[SessionInput]) -> Option<String> {
+    series_roi(sessions)?;
+    let file = inputs.iter().find_map(|input| series_file_of(input))?;
+    Some(format!("{} (roi column)", file.display()))
 }
 
 /// The photos directly inside `folder`, by extension, sorted by name.

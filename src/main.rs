@@ -139,7 +139,7 @@ fn one_line(text: &str) -> String {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze { photo, common } => {
-            measure(&[SessionInput::from_path(photo)], &common, true)
+            measure(&[SessionInput::from_path(photo)], &common, true, None)
         }
         Command::Compare {
             before,
@@ -152,10 +152,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ],
             &common,
             true,
+            None,
         ),
         Command::Track { inputs, common } => {
             let sessions = skintrack::inputs::resolve(&inputs)?;
-            measure(&sessions, &common, false)
+            let roi_origin = skintrack::inputs::roi_origin(&inputs, &sessions);
+            measure(&sessions, &common, false, roi_origin)
         }
         Command::Batch {
             input,
@@ -357,7 +359,13 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 
 /// Measures the sessions (in the given order when `keep_order`, else by date) and writes the
 /// report.
-fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> anyhow::Result<()> {
+/// Measures one series; `file_roi_origin` names the series file whose `roi` column gave an ROI.
+fn measure(
+    sessions: &[SessionInput],
+    args: &MeasureArgs,
+    keep_order: bool,
+    file_roi_origin: Option<String>,
+) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -370,6 +378,7 @@ fn measure(sessions: &[SessionInput], args: &MeasureArgs, keep_order: bool) -> a
         px_per_mm: args.px_per_mm,
         // `--roi` for this run before the series file's `roi` column.
         roi: args.roi.or_else(|| skintrack::inputs::series_roi(sessions)),
+        roi_origin: file_roi_origin.filter(|_| args.roi.is_none()),
         reference_patch: args.reference_patch,
         full_paths: args.full_paths,
         target_disc_mm: Some(args.target_mm),

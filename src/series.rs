@@ -35,6 +35,9 @@ pub struct SeriesOptions {
     pub px_per_mm: Option<f64>,
     /// Limit measurement to [x, y, w, h] of the baseline frame.
     pub roi: Option<[u32; 4]>,
+    /// Where the ROI came from, named in its errors (default `--roi`): a series file's or
+    /// manifest's `roi` column.
+    pub roi_origin: Option<String>,
     /// A grey or colour card in the baseline frame, [x, y, w, h]: when given, each session's
     /// lighting is matched on this patch instead of on plain skin.
     pub reference_patch: Option<[u32; 4]>,
@@ -477,12 +480,10 @@ pub fn measure_prepared(
         .collect();
     timings.align += ms(started);
 
-    let mut region = common_region(
-        warped.iter().map(|(_, valid)| valid),
-        width,
-        height,
-        opts.roi,
-    )?;
+    let roi = opts
+        .roi
+        .map(|rect| (rect, opts.roi_origin.as_deref().unwrap_or("--roi")));
+    let mut region = common_region(warped.iter().map(|(_, valid)| valid), width, height, roi)?;
     // With an ROI (the treated area) and no card, the skin every session shows outside it is
     // the lighting reference: untreated skin, whose colour the treatment did not change.
     let mut outside_roi = match (opts.roi, opts.reference_patch) {
@@ -808,16 +809,17 @@ fn alignment_report(a: &Alignment, via_session: Option<usize>) -> AlignmentRepor
     }
 }
 
-/// Where every session has valid pixels, inside the ROI, minus a thin border.
+/// Where every session has valid pixels, inside the ROI, minus a thin border. The ROI comes
+/// with where it was given, for its error.
 fn common_region<'a>(
     valid: impl Iterator<Item = &'a Mask>,
     width: u32,
     height: u32,
-    roi: Option<[u32; 4]>,
+    roi: Option<([u32; 4], &str)>,
 ) -> Result<Mask> {
     let mut region = Mask::from_pixel(width, height, image::Luma([MASK_ON]));
-    if let Some([x, y, w, h]) = roi {
-        check_inside([x, y, w, h], width, height, "--roi", "ROI")?;
+    if let Some(([x, y, w, h], origin)) = roi {
+        check_inside([x, y, w, h], width, height, origin, "ROI")?;
         for (px, py, p) in region.enumerate_pixels_mut() {
             let inside = px >= x && px < x + w && py >= y && py < y + h;
             p.0[0] = if inside { MASK_ON } else { 0 };
@@ -900,12 +902,13 @@ fn exclude_disc(region: &mut Mask, (cx, cy): (f64, f64), radius: f64) {
     }
 }
 
-/// A rectangle given on the command line must lie inside the baseline frame.
-fn check_inside(rect: [u32; 4], width: u32, height: u32, option: &str, what: &str) -> Result<()> {
+/// A rectangle given by the user must lie inside the baseline frame; `origin` (an option or a
+/// file's column) is named in the error.
+fn check_inside(rect: [u32; 4], width: u32, height: u32, origin: &str, what: &str) -> Result<()> {
     let [x, y, w, h] = rect;
     if w == 0 || h == 0 || x.saturating_add(w) > width || y.saturating_add(h) > height {
         return Err(Error::Input {
-            path: PathBuf::from(option),
+            path: PathBuf::from(origin),
             reason: format!(
                 "{what} {x},{y},{w},{h} is not inside the {width}×{height} baseline frame"
             ),

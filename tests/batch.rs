@@ -321,6 +321,21 @@ fn each_series_is_measured_inside_its_own_roi_from_the_manifest() {
     assert_eq!(moved.roi, Some([40, 40, 240, 200]));
     assert_ne!(moved.common_region.pixels, with_roi.common_region.pixels);
 
+    // An ROI outside the frame fails that series, blamed on its manifest column.
+    write_manifest("100,60,5000,180");
+    let run = batch(&manifest, &out, &["--px-per-mm", "10"]);
+    assert_eq!(run.status.code(), Some(3), "{}", stderr(&run));
+    let error: String = db(&out)
+        .query_row("SELECT error FROM series WHERE key = 'a/cheek'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        error.contains("a/cheek's roi column: ROI 100,60,5000,180 is not inside the"),
+        "{error}"
+    );
+    write_manifest("40,40,240,200");
+
     // A series whose first photo is unusable: the next one is the baseline, and the note says
     // that the ROI is now read in its pixels.
     let c = write_series(&root.join("c"), 44, 3, date(2026, 1, 5));
@@ -388,6 +403,34 @@ fn track_takes_the_series_files_roi_and_the_command_line_roi_before_it() {
     assert_eq!(
         track(&["--roi", "50,50,100,100"]).roi,
         Some([50, 50, 100, 100])
+    );
+
+    // An ROI outside the frame is blamed on where it was given: the file, not `--roi`.
+    let series_file = series.join("series.csv");
+    std::fs::write(
+        &series_file,
+        format!(
+            "date,photo,roi\n2026-01-05,{},\"100,60,5000,180\"\n2026-02-16,{},\n",
+            name(0),
+            name(1)
+        ),
+    )
+    .unwrap();
+    let run = skintrack()
+        .arg("track")
+        .arg(&series)
+        .args(["--out"])
+        .arg(dir.path().join("out-bad"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let error = stderr(&run);
+    assert!(
+        error.contains(&format!(
+            "{} (roi column): ROI 100,60,5000,180 is not inside the",
+            series_file.display()
+        )),
+        "{error}"
     );
 }
 

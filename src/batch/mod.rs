@@ -685,7 +685,8 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
     outcome.cached = kept_listed.iter().filter(|i| !worked.contains(i)).count();
 
     // The series' own ROI (its rows' `roi`) before the run's `--roi`.
-    let roi = crate::inputs::series_roi(&spec.sessions).or(ctx.opts.roi);
+    let series_roi = crate::inputs::series_roi(&spec.sessions);
+    let roi = series_roi.or(ctx.opts.roi);
     let (note, before_baseline) = baseline_note(
         &listed,
         &failed,
@@ -701,6 +702,7 @@ fn process_series(spec: &SeriesSpec, ctx: &Ctx) -> Result<SeriesOutcome> {
             let opts = SeriesOptions {
                 name: Some(key.clone()),
                 roi,
+                roi_origin: series_roi.map(|_| format!("{key}'s roi column")),
                 ..ctx.opts.clone()
             };
             series::measure_prepared(

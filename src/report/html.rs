@@ -53,7 +53,9 @@ pub fn format_number(v: f64) -> String {
         format!("{v:.1}")
     } else if a >= 1.0 {
         format!("{v:.2}")
-    } else if a >= 0.001 {
+    } else if a >= 1e-5 {
+        // Three significant digits in plain decimals: a clinician reads "-0.000726 L* per 30
+        // days", not "-7.26e-4".
         let decimals = (2.0 - a.log10().floor()) as usize;
         format!("{v:.decimals$}")
     } else {
@@ -1290,9 +1292,11 @@ mod tests {
         assert_eq!(format_number(1234.567), "1234.6");
         assert_eq!(format_number(12.345), "12.35");
         assert_eq!(format_number(0.012345), "0.0123");
-        assert_eq!(format_number(-0.0001), "-1.00e-4");
+        assert_eq!(format_number(-0.0001), "-0.000100");
         assert_eq!(format_number(-0.0), "0");
-        assert_eq!(format_number(-0.0004), "-4.00e-4");
+        assert_eq!(format_number(-0.000726), "-0.000726");
+        assert_eq!(format_number(0.0000123), "0.0000123");
+        assert_eq!(format_number(-4e-7), "-4.00e-7");
         assert_eq!(format_number(f64::NAN), "—");
         assert_eq!(format_signed(2.5), "+2.50");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
