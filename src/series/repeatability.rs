@@ -11,8 +11,8 @@ use crate::report::NoiseFloor;
 /// reference. Angles and colour coordinates have an absolute part only. Metrics in physical
 /// units take their scale-free twin's floor ([`noise_floor`]).
 ///
-/// From 64 synthetic series (128 re-captures) and 185 real photos warped and relit
-/// (`-- 64 80`, 2026-11-29, model skinseg 2.1.0 (backdrops as non-skin, non-skin offset −0.5)
+/// From 64 synthetic series (128 re-captures) and 185 real photos each captured twice, both
+/// photos through their own view, light and noise (`-- 64 80`, 2026-11-29, model skinseg 2.1.0 (backdrops as non-skin, non-skin offset −0.5)
 /// with scar hysteresis 3.0 and line bridging 5.0, Lanczos3 below a working factor of 1.5,
 /// later sessions segmented under the baseline's light, logits interpolated and photos warped
 /// with Catmull-Rom weights; scar metrics from the 25 scar close-ups, line metrics from the 80
@@ -20,15 +20,15 @@ use crate::report::NoiseFloor;
 /// real scars and wrinkles, so what it finds moves a lot between two views, and clinics
 /// photograph real skin.
 pub const NOISE_FLOORS: &[(&str, f64, f64)] = &[
-    ("line_area_pct", 2.1, 0.0598),
-    ("line_length_px_per_mp", 0.0, 522.4),
-    ("line_count", 0.0, 2.0),
-    ("scar_area_pct", 2.6, 0.1781),
-    ("scar_count", 14.2, 1.003),
-    ("roughness", 2.6, 0.0179),
-    ("redness_a", 0.0, 0.533),
-    ("redness_area_pct", 0.0, 0.651),
-    ("ita_deg", 0.0, 0.96),
+    ("line_area_pct", 2.0, 0.0614),
+    ("line_length_px_per_mp", 0.0, 360.0),
+    ("line_count", 14.2, 1.0025),
+    ("scar_area_pct", 2.4, 0.1706),
+    ("scar_count", 0.0, 2.0),
+    ("roughness", 2.4, 0.0223),
+    ("redness_a", 0.0, 0.563),
+    ("redness_area_pct", 0.0, 1.145),
+    ("ita_deg", 0.0, 1.93),
 ];
 
 /// The noise floor of a metric, if measured. A metric in physical units is the same quantity
