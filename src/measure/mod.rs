@@ -34,8 +34,8 @@ const MIN_SIGMA_PX: f64 = 0.5;
 pub const FINE_DETAIL_SIGMAS_PX: (f64, f64) = (0.7, 1.4);
 /// The range of one photo's `fine_detail` over another's in which their roughness compares.
 /// Outside it, focus moves roughness by about its noise floor: on synthetic re-captures of
-/// unchanged skin (defocus 0–0.8 px per photo) the softer ones read a median −2.8 % roughness,
-/// the sharper +2.9 %, those in range +1.6 % (README "Repeatability").
+/// unchanged skin (defocus 0–0.8 px per photo) the softer ones read a median −3.3 % roughness,
+/// the sharper +3.6 %, those in range +1.2 % (README "Repeatability").
 pub const FOCUS_RATIO_LIMITS: (f64, f64) = (0.85, 1.0 / 0.85);
 
 /// `fine_detail` of a photo over a reference photo's (1 when the reference has none).
