@@ -61,6 +61,14 @@ fn track_measures_the_fixture_series_against_truth() {
             .iter()
             .all(|s| s.alignment.as_ref().is_some_and(|a| a.status == "ok"))
     );
+    // The scars shrink under treatment but none appears or vanishes.
+    for s in &report.sessions[1..] {
+        let turnover = s
+            .scar_turnover
+            .as_ref()
+            .expect("a later session's turnover");
+        assert!(turnover.is_empty(), "session {}: {turnover:?}", s.index);
+    }
 
     // Focus: session 2 was rendered with 0.79 px of defocus against the baseline's 0.04 px, the
     // others within 0.22 px. Only session 2's roughness is marked as not comparable, as softer.
@@ -542,4 +550,184 @@ fn redness_inside_the_roi_is_measured_against_untreated_skin_outside_it() {
     eprintln!("as taken: redness_a change {:+.2}", redness.delta);
     assert_eq!(redness.within_noise, Some(true), "{redness:?}");
     assert_eq!(unchanged.sessions[1].redness_recovered, Some(true));
+}
+
+/// A scar pasted into one photo of a pair, from elsewhere in the same photo onto plain skin:
+/// the later session names it as a region the baseline does not have (its area in mm² near
+/// the pasted scar's true area), or, pasted into the baseline, as one of the baseline's that
+/// the later session does not have. (Unpasted, the series has neither:
+/// `track_measures_the_fixture_series_against_truth`.)
+#[test]
+fn a_scar_in_one_photo_only_is_named_in_the_report() {
+    use imageproc::region_labelling::{Connectivity, connected_components};
+    use skintrack::definitions::CLASS_SCAR;
+
+    let dir = common::fixture_series();
+    let truth = common::truth(&dir);
+    let session = |i: usize| &truth.sessions[i];
+    let [baseline_photo, later_photo] = [0, 1].map(|i| dir.join(&session(i).photo));
+
+    // The largest true scar of session 1, and a lesion-free square of plain skin to paste it to.
+    let classes = image::open(dir.join(&session(1).classes))
+        .unwrap()
+        .to_luma8();
+    let scars = image::GrayImage::from_fn(classes.width(), classes.height(), |x, y| {
+        image::Luma([u8::from(classes.get_pixel(x, y).0[0] == CLASS_SCAR) * 255])
+    });
+    let labels = connected_components(&scars, Connectivity::Eight, image::Luma([0u8]));
+    let mut sizes = std::collections::HashMap::<u32, u64>::new();
+    for l in labels.iter().filter(|&&l| l > 0) {
+        *sizes.entry(*l).or_default() += 1;
+    }
+    let bbox = |label: u32| {
+        let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+        for (x, y, l) in labels.enumerate_pixels() {
+            if l.0[0] == label {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+        }
+        (x0, y0, x1, y1)
+    };
+    // A patch around the scar, 8 px wide of plain skin, that holds nothing else.
+    let margin = 8;
+    let clean = |label: u32, (x0, y0, x1, y1): (u32, u32, u32, u32)| {
+        x0 >= margin
+            && y0 >= margin
+            && x1 + margin < classes.width()
+            && y1 + margin < classes.height()
+            && (y0 - margin..=y1 + margin).all(|y| {
+                (x0 - margin..=x1 + margin).all(|x| {
+                    labels.get_pixel(x, y).0[0] == label || classes.get_pixel(x, y).0[0] == 0
+                })
+            })
+    };
+    let mut by_size: Vec<(u32, u64)> = sizes.into_iter().collect();
+    by_size.sort_by_key(|&(l, s)| (std::cmp::Reverse(s), l));
+    let (scar_px, (x0, y0, x1, y1)) = by_size
+        .iter()
+        .map(|&(l, s)| (s, bbox(l), l))
+        .find(|&(_, b, l)| clean(l, b))
+        .map(|(s, b, _)| (s, b))
+        .expect("a scar with plain skin around it");
+    let (sx, sy) = (x0 - margin, y0 - margin);
+    let (w, h) = (x1 - x0 + 1 + 2 * margin, y1 - y0 + 1 + 2 * margin);
+    let plain_around = |tx: u32, ty: u32| {
+        let reach = 40;
+        (ty.saturating_sub(reach)..(ty + h + reach).min(classes.height())).all(|y| {
+            (tx.saturating_sub(reach)..(tx + w + reach).min(classes.width()))
+                .all(|x| classes.get_pixel(x, y).0[0] == 0)
+        })
+    };
+    let edge = 150;
+    let (tx, ty) = (edge..classes.height() - h - edge)
+        .step_by(10)
+        .flat_map(|ty| {
+            (edge..classes.width() - w - edge)
+                .step_by(10)
+                .map(move |tx| (tx, ty))
+        })
+        .find(|&(tx, ty)| plain_around(tx, ty))
+        .expect("plain skin for the pasted scar");
+    // Pasted with a feathered edge and brought to the light of where it goes (the frame has a
+    // lighting gradient): a hard-edged square would be a seam the model reads as part of it.
+    let own_scar = image::GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([u8::from(labels.get_pixel(sx + x, sy + y).0[0] != 0) * 255])
+    });
+    let distance = imageproc::distance_transform::distance_transform(
+        &own_scar,
+        imageproc::distance_transform::Norm::L2,
+    );
+    let alpha = |x: u32, y: u32| {
+        let d = distance.get_pixel(x, y).0[0] as f64;
+        ((margin as f64 - d) / (margin as f64 - 3.0)).clamp(0.0, 1.0)
+    };
+    let paste = |from: &std::path::Path, to: &std::path::Path| {
+        let mut photo = image::open(from).unwrap().to_rgb8();
+        let source = image::open(&later_photo).unwrap().to_rgb8();
+        // Per channel, the plain skin at the patch's rim there against here.
+        let rim_mean = |img: &image::RgbImage, ox: u32, oy: u32, c: usize| {
+            let values: Vec<f64> = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .filter(|&(x, y)| distance.get_pixel(x, y).0[0] as u32 >= margin - 2)
+                .map(|(x, y)| img.get_pixel(ox + x, oy + y).0[c] as f64)
+                .collect();
+            values.iter().sum::<f64>() / values.len() as f64
+        };
+        let gain: [f64; 3] =
+            std::array::from_fn(|c| rim_mean(&photo, tx, ty, c) / rim_mean(&source, sx, sy, c));
+        for y in 0..h {
+            for x in 0..w {
+                let a = alpha(x, y);
+                let (from_px, to_px) = (
+                    source.get_pixel(sx + x, sy + y).0,
+                    photo.get_pixel(tx + x, ty + y).0,
+                );
+                let mixed = std::array::from_fn(|c| {
+                    (a * from_px[c] as f64 * gain[c] + (1.0 - a) * to_px[c] as f64)
+                        .round()
+                        .clamp(0.0, 255.0) as u8
+                });
+                photo.put_pixel(tx + x, ty + y, image::Rgb(mixed));
+            }
+        }
+        photo.save(to).unwrap();
+    };
+
+    let pair = |pasted_into_later: bool| {
+        let tmp = tempfile::tempdir().unwrap();
+        let names = [0, 1].map(|i| tmp.path().join(&session(i).photo));
+        std::fs::copy(&baseline_photo, &names[0]).unwrap();
+        std::fs::copy(&later_photo, &names[1]).unwrap();
+        let target = if pasted_into_later { 1 } else { 0 };
+        let original = [&baseline_photo, &later_photo][target];
+        paste(original, &names[target]);
+        let out = tmp.path().join("out");
+        let report = common::json_report(
+            [
+                OsStr::new("track"),
+                tmp.path().as_os_str(),
+                "--px-per-mm".as_ref(),
+                "20".as_ref(),
+            ],
+            &out,
+        );
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        (report.sessions[1].scar_turnover.clone().unwrap(), html)
+    };
+
+    // Session 1's pixels are 1/|det| of a baseline pixel's area (its view is a little closer).
+    let h_later = session(1).later_to_baseline.0;
+    let det = (h_later[0][0] * h_later[1][1] - h_later[0][1] * h_later[1][0]).abs();
+    let true_mm2 = |px: f64| px / (truth.px_per_mm * truth.px_per_mm);
+
+    let (appeared, html) = pair(true);
+    eprintln!("pasted into the later photo: {appeared:?}");
+    assert_eq!(
+        (appeared.appeared_regions, appeared.vanished_regions),
+        (1, 0)
+    );
+    let expected = true_mm2(scar_px as f64 * det);
+    let measured = appeared.appeared_area_mm2.unwrap();
+    assert!(
+        (measured / expected - 1.0).abs() < SCAR_AREA_TOLERANCE,
+        "{measured} mm² against {expected} mm²"
+    );
+    assert!(
+        html.contains("1 scar region not seen at baseline"),
+        "the page names it"
+    );
+
+    let (vanished, _) = pair(false);
+    eprintln!("pasted into the baseline: {vanished:?}");
+    assert_eq!(
+        (vanished.appeared_regions, vanished.vanished_regions),
+        (0, 1)
+    );
+    // In the baseline the scar is at the baseline's own scale.
+    let expected = true_mm2(scar_px as f64);
+    let measured = vanished.vanished_area_mm2.unwrap();
+    assert!(
+        (measured / expected - 1.0).abs() < SCAR_AREA_TOLERANCE,
+        "{measured} mm² against {expected} mm²"
+    );
 }

@@ -8,6 +8,7 @@
 
 pub mod color;
 pub mod lighting;
+pub mod scar_turnover;
 pub mod skeleton;
 
 use imageproc::distance_transform::Norm;
@@ -104,6 +105,14 @@ impl MeasureOptions {
     /// The physical scale, if there is a usable one.
     fn scale(&self) -> Option<f64> {
         self.px_per_mm.filter(|p| p.is_finite() && *p > 0.0)
+    }
+
+    /// The smallest scar component `scar_count` counts, in pixels.
+    pub fn min_scar_area_px(&self) -> f64 {
+        match self.scale() {
+            Some(s) => self.min_scar_mm2 * s * s,
+            None => self.min_scar_px as f64,
+        }
     }
 }
 
@@ -253,10 +262,7 @@ pub fn measure(
     let line_count = components.iter().filter(|&&l| l > min_line_px).count();
 
     // Scars: area and count of components above the minimum size.
-    let min_scar_px = match scale {
-        Some(s) => opts.min_scar_mm2 * s * s,
-        None => opts.min_scar_px as f64,
-    };
+    let min_scar_px = opts.min_scar_area_px();
     let (scar_px, scar_count) = {
         let scars = mask_of(CLASS_SCAR);
         let scar_px = scars.iter().filter(|&&v| v != 0).count() as f64;

@@ -542,6 +542,8 @@ fn glance(report: &Report) -> String {
         escape(&date_text(latest)),
     );
     html.push_str(&recovered_note(report, latest, true));
+    // A scar change that a region in one photo only makes or hides is read here first.
+    html.push_str(&scar_turnover_note(latest));
     html.push_str("<div class=\"glance\">");
     let scar_pct = report.metrics.iter().find(|m| m.name == "scar_area_pct");
     let scar_mm2 = report.metrics.iter().find(|m| m.name == "scar_area_mm2");
@@ -665,6 +667,57 @@ fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) 
          For planning the next session</span> <strong>{}</strong> — {}{caveat}</p>",
         escape(&head),
         escape(&body)
+    )
+}
+
+/// Scar regions seen in this session or in the baseline only, when there are any: a change in
+/// scar area that comes from them is a new or healed scar, or a patch of skin the model
+/// called scar in one photo, and the overlays tell which.
+fn scar_turnover_note(s: &SessionReport) -> String {
+    let Some(t) = s.scar_turnover.as_ref().filter(|t| !t.is_empty()) else {
+        return String::new();
+    };
+    let area = |pct: f64, mm2: Option<f64>| match mm2 {
+        Some(mm2) => format!(
+            "{}, {} of the measured skin",
+            with_unit(&format_number(mm2), "mm²"),
+            with_unit(&format_number(pct), "%")
+        ),
+        None => format!(
+            "{} of the measured skin",
+            with_unit(&format_number(pct), "%")
+        ),
+    };
+    let regions = |n: usize| {
+        if n == 1 {
+            "1 scar region".to_string()
+        } else {
+            format!("{n} scar regions")
+        }
+    };
+    let mut parts = Vec::new();
+    if t.appeared_regions > 0 {
+        parts.push(format!(
+            "{} not seen at baseline ({})",
+            regions(t.appeared_regions),
+            area(t.appeared_area_pct, t.appeared_area_mm2)
+        ));
+    }
+    if t.vanished_regions > 0 {
+        parts.push(format!(
+            "{} of the baseline not seen here ({})",
+            regions(t.vanished_regions),
+            area(t.vanished_area_pct, t.vanished_area_mm2)
+        ));
+    }
+    format!(
+        "<p class=\"readout turnover\" data-appeared=\"{}\" data-vanished=\"{}\">\
+         <span class=\"readout-kicker\">Check before reading the scar change</span> {}. \
+         <span class=\"readout-note\">A region in one photo only is a new or healed scar, or \
+         skin the model called scar in that photo alone: compare the two overlays.</span></p>",
+        t.appeared_regions,
+        t.vanished_regions,
+        escape(&parts.join("; "))
     )
 }
 
@@ -925,12 +978,13 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
             html,
             "<article class=\"card session\" id=\"session-{index}\" data-session=\"{index}\">\
              <header><div><h3>{title} · {date}</h3>{details}</div><div class=\"meta\">{meta}</div></header>\
-             {recovered}{viewer}</article>",
+             {recovered}{turnover}{viewer}</article>",
             index = s.index,
             title = escape(&session_title(s)),
             date = escape(&date_text(s)),
             details = session_details(s),
             recovered = recovered_note(report, s, false),
+            turnover = scar_turnover_note(s),
             viewer = viewer(report, Some(s), slot, size),
         );
     }

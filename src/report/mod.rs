@@ -142,6 +142,10 @@ pub struct SessionReport {
     /// `None` for the baseline.
     #[serde(default)]
     pub focus: Option<FocusReport>,
+    /// Scar regions this session has and the baseline does not, and the reverse: where a
+    /// change in scar area comes from. `None` for the baseline.
+    #[serde(default)]
+    pub scar_turnover: Option<crate::measure::scar_turnover::ScarTurnover>,
 }
 
 impl Report {

@@ -91,6 +91,7 @@ fn fabricated(
             overlay: format!("overlay_{i:02}.png"),
             redness_recovered: (i > 0).then_some(i == 2),
             focus: None,
+            scar_turnover: (i > 0).then(Default::default),
         })
         .collect();
     let floor = NoiseFloor {
@@ -497,6 +498,50 @@ fn glance_tile<'a>(html: &'a str, metric: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no glance tile for {metric}"));
     let end = start + html[start..].find("</div>").unwrap();
     &html[start..end]
+}
+
+#[test]
+fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
+    use crate::measure::scar_turnover::ScarTurnover;
+    let (mut report, visuals) = fabricated("cheek", 3, 48, 32);
+    report.sessions[2].scar_turnover = Some(ScarTurnover {
+        appeared_regions: 1,
+        appeared_area_pct: 0.24,
+        appeared_area_mm2: Some(9.6),
+        vanished_regions: 2,
+        vanished_area_pct: 0.1,
+        vanished_area_mm2: Some(4.0),
+    });
+    let html = html::render(&report, &visuals).unwrap();
+    let card = |index: usize| {
+        let start = html
+            .find(&format!("data-session=\"{index}\""))
+            .expect("session card");
+        let end = start + html[start..].find("</article>").unwrap();
+        html[start..end].to_string()
+    };
+    // The latest session's note is in the glance too, before its tiles.
+    let glance_start = html.find("<div class=\"glance\">").unwrap();
+    assert!(html[..glance_start].contains("data-appeared=\"1\""));
+    // Session 1 has nothing seen in one photo only: no note.
+    assert!(!card(1).contains("readout turnover"), "{}", card(1));
+    let second = card(2);
+    assert!(
+        second.contains("data-appeared=\"1\" data-vanished=\"2\""),
+        "{second}"
+    );
+    assert!(
+        second.contains(
+            "1 scar region not seen at baseline (9.60 mm², 0.240 % of the measured skin); \
+             2 scar regions of the baseline not seen here (4.00 mm², 0.100 % of the measured skin)"
+        ),
+        "{second}"
+    );
+    // The JSON carries it for scripts; reports without it still read.
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("\"appeared_area_mm2\":9.6"), "{json}");
+    let old = json.replace(",\"scar_turnover\":null", "");
+    assert!(serde_json::from_str::<Report>(&old).is_ok());
 }
 
 #[test]

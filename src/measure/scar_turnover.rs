@@ -1,0 +1,216 @@
+//! Scar regions that one session has and the other does not: where a change in scar area
+//! comes from. A scar that fills in or shrinks changes area where both sessions see it; a
+//! region seen in one session only is either a new (or healed) scar or the model calling a
+//! patch of plain skin scar in one photo, which is what sets the tail of scar area's
+//! repeatability (README "Repeatability"). The report names such regions so that the clinician
+//! can check them in the overlays before trusting the change.
+
+use imageproc::distance_transform::Norm;
+use imageproc::region_labelling::{Connectivity, connected_components};
+use serde::{Deserialize, Serialize};
+
+use crate::definitions::{CLASS_SCAR, ClassMap, MASK_ON, Mask};
+
+/// A region counts as seen in both sessions when the other has a scar pixel within this
+/// distance of it (alignment and the scar's rim move it by a pixel or two).
+pub const SCAR_MATCH_REACH_MM: f64 = 0.5;
+/// The same without a physical scale.
+pub const SCAR_MATCH_REACH_PX: u8 = 5;
+
+/// Scar regions (as large as `scar_count` counts) of a later session with no scar of the
+/// baseline near them (`appeared_*`), and of the baseline with no scar of the session near
+/// them (`vanished_*`), within the measured region.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScarTurnover {
+    pub appeared_regions: usize,
+    /// Their pixels / the measured region's × 100.
+    pub appeared_area_pct: f64,
+    /// The same in mm², with a scale.
+    #[serde(default)]
+    pub appeared_area_mm2: Option<f64>,
+    pub vanished_regions: usize,
+    pub vanished_area_pct: f64,
+    #[serde(default)]
+    pub vanished_area_mm2: Option<f64>,
+}
+
+impl ScarTurnover {
+    pub fn is_empty(&self) -> bool {
+        self.appeared_regions == 0 && self.vanished_regions == 0
+    }
+
+    /// With the areas also in mm², for a region of `region_px` pixels at `px_per_mm`.
+    pub fn with_scale(self, px_per_mm: Option<f64>, region_px: u64) -> Self {
+        let Some(s) = px_per_mm.filter(|s| s.is_finite() && *s > 0.0) else {
+            return self;
+        };
+        let mm2 = |pct: f64| pct / 100.0 * region_px as f64 / (s * s);
+        ScarTurnover {
+            appeared_area_mm2: Some(mm2(self.appeared_area_pct)),
+            vanished_area_mm2: Some(mm2(self.vanished_area_pct)),
+            ..self
+        }
+    }
+}
+
+/// Compares the scars of `baseline` and `session` (class maps in the baseline frame) inside
+/// `region`. Regions smaller than `min_region_px` are left out, as `scar_count` leaves them
+/// out; `reach_px` is how far the other session's scar may lie and still match.
+pub fn scar_turnover(
+    baseline: &ClassMap,
+    session: &ClassMap,
+    region: &Mask,
+    min_region_px: f64,
+    reach_px: u8,
+) -> ScarTurnover {
+    let w = baseline.width().min(session.width()).min(region.width());
+    let h = baseline.height().min(session.height()).min(region.height());
+    let region_px = region
+        .enumerate_pixels()
+        .filter(|(x, y, p)| *x < w && *y < h && p.0[0] == MASK_ON)
+        .count();
+    if region_px == 0 {
+        return ScarTurnover::default();
+    }
+    let scars = |classes: &ClassMap| {
+        Mask::from_fn(w, h, |x, y| {
+            let on = region.get_pixel(x, y).0[0] == MASK_ON
+                && classes.get_pixel(x, y).0[0] == CLASS_SCAR;
+            image::Luma([if on { MASK_ON } else { 0 }])
+        })
+    };
+    let (before, after) = (scars(baseline), scars(session));
+    let unmatched = |own: &Mask, other: &Mask| {
+        let near_other = imageproc::morphology::dilate(other, Norm::L2, reach_px);
+        let labels = connected_components(own, Connectivity::Eight, image::Luma([0u8]));
+        let count = labels.iter().copied().max().unwrap_or(0) as usize;
+        let mut size = vec![0u64; count];
+        let mut matched = vec![false; count];
+        for (label, near) in labels.iter().zip(near_other.iter()) {
+            if *label > 0 {
+                let i = *label as usize - 1;
+                size[i] += 1;
+                matched[i] |= *near == MASK_ON;
+            }
+        }
+        let lone: Vec<u64> = size
+            .into_iter()
+            .zip(matched)
+            .filter(|&(s, m)| !m && s as f64 >= min_region_px)
+            .map(|(s, _)| s)
+            .collect();
+        (
+            lone.len(),
+            100.0 * lone.iter().sum::<u64>() as f64 / region_px as f64,
+        )
+    };
+    let (appeared_regions, appeared_area_pct) = unmatched(&after, &before);
+    let (vanished_regions, vanished_area_pct) = unmatched(&before, &after);
+    ScarTurnover {
+        appeared_regions,
+        appeared_area_pct,
+        vanished_regions,
+        vanished_area_pct,
+        ..ScarTurnover::default()
+    }
+}
+
+/// [`SCAR_MATCH_REACH_MM`] in pixels at `px_per_mm` (a usable scale), else
+/// [`SCAR_MATCH_REACH_PX`].
+pub fn reach_px(px_per_mm: Option<f64>) -> u8 {
+    match px_per_mm.filter(|s| s.is_finite() && *s > 0.0) {
+        Some(s) => (SCAR_MATCH_REACH_MM * s).round().clamp(1.0, 255.0) as u8,
+        None => SCAR_MATCH_REACH_PX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::CLASS_BACKGROUND;
+
+    fn with_discs(discs: &[(i32, i32, i32)]) -> ClassMap {
+        ClassMap::from_fn(200, 100, |x, y| {
+            let inside = discs.iter().any(|&(cx, cy, r)| {
+                let (dx, dy) = (x as i32 - cx, y as i32 - cy);
+                dx * dx + dy * dy <= r * r
+            });
+            image::Luma([if inside { CLASS_SCAR } else { CLASS_BACKGROUND }])
+        })
+    }
+
+    fn disc_px(r: i32) -> f64 {
+        let mut n = 0;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if dx * dx + dy * dy <= r * r {
+                    n += 1;
+                }
+            }
+        }
+        n as f64
+    }
+
+    #[test]
+    fn a_scar_seen_in_one_session_only_is_named_with_its_area() {
+        let region = Mask::from_pixel(200, 100, image::Luma([MASK_ON]));
+        // Both: a scar that shrank and moved by 2 px. Baseline only: one at (150, 30).
+        // Session only: one at (100, 70), and a speck under the minimum size.
+        let baseline = with_discs(&[(30, 50, 12), (150, 30, 8)]);
+        let session = with_discs(&[(32, 50, 9), (100, 70, 6), (180, 80, 2)]);
+        let t = scar_turnover(&baseline, &session, &region, 40.0, 5);
+        assert_eq!(t.appeared_regions, 1);
+        assert!((t.appeared_area_pct - 100.0 * disc_px(6) / 20_000.0).abs() < 1e-9);
+        assert_eq!(t.vanished_regions, 1);
+        assert!((t.vanished_area_pct - 100.0 * disc_px(8) / 20_000.0).abs() < 1e-9);
+        assert!(!t.is_empty());
+
+        // The same scars seen again, each a pixel off: nothing appeared or vanished.
+        let again = with_discs(&[(31, 51, 12), (151, 30, 8)]);
+        assert!(scar_turnover(&baseline, &again, &region, 40.0, 5).is_empty());
+    }
+
+    #[test]
+    fn only_the_measured_region_counts() {
+        // The new scar lies outside the region (the ROI, or skin left out as non-skin).
+        let mut region = Mask::from_pixel(200, 100, image::Luma([MASK_ON]));
+        for y in 0..100 {
+            for x in 100..200 {
+                region.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+        let baseline = with_discs(&[(30, 50, 12)]);
+        let session = with_discs(&[(30, 50, 12), (150, 50, 10)]);
+        assert!(scar_turnover(&baseline, &session, &region, 40.0, 5).is_empty());
+        let t = scar_turnover(
+            &baseline,
+            &session,
+            &Mask::from_pixel(200, 100, image::Luma([MASK_ON])),
+            40.0,
+            5,
+        );
+        assert_eq!(t.appeared_regions, 1);
+    }
+
+    #[test]
+    fn areas_in_mm2_follow_the_scale() {
+        let t = ScarTurnover {
+            appeared_regions: 1,
+            appeared_area_pct: 0.5,
+            ..ScarTurnover::default()
+        };
+        // 0.5 % of 1,000,000 px at 20 px/mm: 5,000 px / 400 px per mm² = 12.5 mm².
+        let scaled = t.clone().with_scale(Some(20.0), 1_000_000);
+        assert_eq!(scaled.appeared_area_mm2, Some(12.5));
+        assert_eq!(scaled.vanished_area_mm2, Some(0.0));
+        assert_eq!(t.clone().with_scale(None, 1_000_000), t);
+    }
+
+    #[test]
+    fn the_reach_follows_the_scale() {
+        assert_eq!(reach_px(Some(20.0)), 10);
+        assert_eq!(reach_px(Some(0.5)), 1);
+        assert_eq!(reach_px(None), SCAR_MATCH_REACH_PX);
+        assert_eq!(reach_px(Some(f64::NAN)), SCAR_MATCH_REACH_PX);
+    }
+}
