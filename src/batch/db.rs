@@ -10,8 +10,9 @@
 //!   its quality. `segmentations`: per (photo, baseline, settings, model sha256, scale): the class
 //!   map in the baseline frame, as PNG.
 //! - `metrics`: per series × session × metric: value, unit, change against baseline and
-//!   whether it is within the metric's noise floor; and per later session a context row
-//!   [`FINE_DETAIL_RATIO`] (its focus against the baseline's).
+//!   whether it is within the metric's noise floor; and per later session the context rows
+//!   [`FINE_DETAIL_RATIO`] (its focus against the baseline's) and
+//!   [`SCAR_REGIONS_ONE_PHOTO_ONLY`].
 //! - `work`: one row each time a photo was aligned or segmented (which run did the work).
 
 use std::path::Path;
@@ -31,6 +32,9 @@ pub const DB_SCHEMA_VERSION: i64 = 1;
 /// A `metrics` row that is context, not a metric: a later session's fine detail over the
 /// baseline's (report.json's `focus.fine_detail_ratio`; unit `ratio`, no change columns).
 pub const FINE_DETAIL_RATIO: &str = "fine_detail_ratio";
+/// A context `metrics` row: how many scar regions a later session or its baseline has that the
+/// other does not (report.json's `scar_turnover`, appeared + vanished; unit `count`).
+pub const SCAR_REGIONS_ONE_PHOTO_ONLY: &str = "scar_regions_one_photo_only";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -534,6 +538,24 @@ impl Db {
                         session.date,
                         FINE_DETAIL_RATIO,
                         finite(focus.fine_detail_ratio),
+                    ],
+                )
+                .map_err(|e| self.fail(e))?;
+            }
+            for session in &report.sessions {
+                let Some(turnover) = &session.scar_turnover else {
+                    continue;
+                };
+                tx.execute(
+                    "INSERT INTO metrics (series_key, session, photo, date, metric, value, unit) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'count')",
+                    params![
+                        row.key,
+                        session.index as i64,
+                        photos.get(session.index).cloned().unwrap_or_default(),
+                        session.date,
+                        SCAR_REGIONS_ONE_PHOTO_ONLY,
+                        (turnover.appeared_regions + turnover.vanished_regions) as f64,
                     ],
                 )
                 .map_err(|e| self.fail(e))?;

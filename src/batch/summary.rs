@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
-use super::db::{Db, FINE_DETAIL_RATIO};
+use super::db::{Db, FINE_DETAIL_RATIO, SCAR_REGIONS_ONE_PHOTO_ONLY};
 use crate::error::{Error, Result};
 use crate::report::{escape, write_atomic};
 
@@ -46,6 +46,10 @@ pub struct SeriesSummary {
     /// roughness and fine-line area compare (`None`: no later session, or measured before
     /// skintrack read focus).
     pub roughness_comparable: Option<bool>,
+    /// Scar regions the last session or the baseline has and the other does not: its scar
+    /// change needs a look at the overlays (`None`: no later session, or measured before
+    /// skintrack compared scar regions).
+    pub scar_regions_one_photo_only: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -100,6 +104,7 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
                     failed_inputs: r.get(10)?,
                     metrics: Vec::new(),
                     roughness_comparable: None,
+                    scar_regions_one_photo_only: None,
                 },
             ))
         })
@@ -129,6 +134,13 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
             .ok()
             .flatten()
             .map(crate::measure::focus_comparable);
+        row.scar_regions_one_photo_only = focus_stmt
+            .query_row(params![key, SCAR_REGIONS_ONE_PHOTO_ONLY], |r| {
+                r.get::<_, Option<f64>>(0)
+            })
+            .ok()
+            .flatten()
+            .map(|n| n as u32);
         for name in MAIN_METRICS {
             // Line length is named by its unit: per cm² with a scale, per megapixel without.
             let (a, b) = match name {
@@ -221,6 +233,7 @@ fn csv_header() -> Vec<String> {
         }
     }
     header.push("roughness_focus_comparable".into());
+    header.push(SCAR_REGIONS_ONE_PHOTO_ONLY.into());
     header
 }
 
@@ -268,6 +281,11 @@ fn render_csv(rows: &[SeriesSummary], csv_path: &Path) -> Result<Vec<u8>> {
         record.push(
             row.roughness_comparable
                 .map(|c| c.to_string())
+                .unwrap_or_default(),
+        );
+        record.push(
+            row.scar_regions_one_photo_only
+                .map(|n| n.to_string())
                 .unwrap_or_default(),
         );
         w.write_record(&record).map_err(|e| fail(e.to_string()))?;
@@ -352,10 +370,15 @@ fn render_html(rows: &[SeriesSummary], failed: &[FailedInput]) -> String {
         for (m, name) in row.metrics.iter().zip(MAIN_METRICS) {
             let sharp_alike =
                 !crate::measure::reads_focus(name) || row.roughness_comparable != Some(false);
-            body.push_str(&format!(
-                "<td class=\"num\">{}</td>",
-                escape(&fmt_change(m, sharp_alike))
-            ));
+            let mut change = fmt_change(m, sharp_alike);
+            // The series report's "check before reading the scar change" note, in brief.
+            if name == "scar_area_pct"
+                && let Some(n @ 1..) = row.scar_regions_one_photo_only
+            {
+                let regions = if n == 1 { "region" } else { "regions" };
+                change.push_str(&format!(", check: {n} scar {regions} in one photo only"));
+            }
+            body.push_str(&format!("<td class=\"num\">{}</td>", escape(&change)));
         }
         body.push_str("</tr>\n");
     }
@@ -454,8 +477,47 @@ mod tests {
             .position(|h| *h == "scar_area_pct_delta_pct")
             .unwrap();
         assert_eq!(values[at], "-25");
-        assert_eq!(header.last(), Some(&"roughness_focus_comparable"));
-        assert_eq!(values.last(), Some(&""), "not known");
+        assert_eq!(
+            header[header.len() - 2..],
+            ["roughness_focus_comparable", "scar_regions_one_photo_only"]
+        );
+        assert_eq!(values[values.len() - 2..], ["", ""], "not known");
+    }
+
+    /// The last session has scar regions the baseline has not (or the reverse): its scar
+    /// change says to check them, and the CSV gives their number.
+    #[test]
+    fn a_scar_change_with_regions_in_one_photo_only_says_check() {
+        let change = MetricChange {
+            unit: "%".into(),
+            baseline: Some(2.0),
+            last: Some(1.9),
+            delta: Some(-0.1),
+            delta_pct: Some(-5.0),
+            within_noise: Some(true),
+        };
+        let mut row = SeriesSummary {
+            patient: "p".into(),
+            area: "a".into(),
+            status: "ok".into(),
+            sessions: 2,
+            metrics: vec![Some(change); MAIN_METRICS.len()],
+            scar_regions_one_photo_only: Some(2),
+            ..Default::default()
+        };
+        let html = render_html(std::slice::from_ref(&row), &[]);
+        assert_eq!(
+            html.matches("check: 2 scar regions in one photo only")
+                .count(),
+            1,
+            "on the scar area cell only: {html}"
+        );
+        let csv =
+            String::from_utf8(render_csv(std::slice::from_ref(&row), Path::new("s.csv")).unwrap())
+                .unwrap();
+        assert!(csv.lines().nth(1).unwrap().ends_with(",2"), "{csv}");
+        row.scar_regions_one_photo_only = Some(0);
+        assert!(!render_html(&[row], &[]).contains("check:"));
     }
 
     /// The last session's photo is softer than the baseline's: its roughness and fine-line
@@ -486,7 +548,7 @@ mod tests {
         let csv =
             String::from_utf8(render_csv(std::slice::from_ref(&row), Path::new("s.csv")).unwrap())
                 .unwrap();
-        assert!(csv.lines().nth(1).unwrap().ends_with(",false"), "{csv}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",false,"), "{csv}");
         row.roughness_comparable = Some(true);
         let html = render_html(&[row], &[]);
         assert!(!html.contains("focus differs"));
