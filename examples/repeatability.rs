@@ -6,7 +6,8 @@
 //! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
 //! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
 //! The scar (line) metrics of synthetic series whose truth has no scar (line) enter the floor
-//! but not the p95. Then the focus check: how often it flags, and the median change of
+//! but not the p95. Then scar area's p95 over the later sessions the report flags for a scar
+//! region seen in one photo only (`scar_turnover`) and over the others. Then the focus check: how often it flags, and the median change of
 //! roughness and the lesion metrics in photos softer than, as sharp as and sharper than their
 //! baseline.
 //!
@@ -39,6 +40,13 @@ type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 /// Not metrics: per later session, (fine-detail ratio against the baseline, the metric's change
 /// in %) under `"focus: " + metric`, for the focus tables.
 const FOCUS_PREFIX: &str = "focus: ";
+/// Not metrics: a later session's scar area change, (change, |reference|), under
+/// `ONE_PHOTO_ONLY` when the session or its baseline has a scar region the other does not
+/// (`scar_turnover`: the report asks to check it), else under `SEEN_IN_BOTH`.
+/// (Named after scar area so that scar-free synthetic series leave them out of the p95 alike.)
+const ONE_PHOTO_ONLY: &str = "scar_area_pct (one photo only)";
+const SEEN_IN_BOTH: &str = "scar_area_pct (seen in both)";
+
 /// The metrics whose change is set against focus: roughness (the check exists for it) and the
 /// lesion metrics, which a softer photo may read differently too.
 const FOCUS_METRICS: [&str; 4] = [
@@ -179,7 +187,10 @@ fn main() -> anyhow::Result<()> {
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
-        .filter(|name| !name.starts_with(FOCUS_PREFIX))
+        .filter(|name| {
+            !name.starts_with(FOCUS_PREFIX)
+                && ![ONE_PHOTO_ONLY, SEEN_IN_BOTH].contains(&name.as_str())
+        })
         .collect();
     for name in names {
         let values = synthetic.get(name).cloned().unwrap_or_default();
@@ -227,6 +238,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!();
     let sources = [("synthetic", &synthetic), ("real", &real)];
+    print_turnover_table(&sources);
+    println!();
     print_focus_table(&sources);
     println!();
     print_focus_bias_table(&sources);
@@ -272,6 +285,29 @@ fn print_focus_table(sources: &[(&str, &Changes)]) {
             rough(&|_| true),
             rough(&|r| (lo..=hi).contains(&r)),
             rough(&|r| !(lo..=hi).contains(&r)),
+        );
+    }
+}
+
+/// Per source: how many later sessions the report flags for a scar region seen in one photo
+/// only, and scar area's p95 over the others: how far scar area moves on unchanged skin when
+/// the report raises no flag.
+fn print_turnover_table(sources: &[(&str, &Changes)]) {
+    println!(
+        "| source | scar area pairs | flagged: a scar region in one photo only | p95 of abs Δ% (n): all / not flagged / flagged |"
+    );
+    println!("|---|---|---|---|");
+    for (source, changes) in sources {
+        let flagged = changes.get(ONE_PHOTO_ONLY).cloned().unwrap_or_default();
+        let clear = changes.get(SEEN_IN_BOTH).cloned().unwrap_or_default();
+        let all: Vec<_> = flagged.iter().chain(&clear).copied().collect();
+        println!(
+            "| {source} | {} | {} | {} / {} / {} |",
+            all.len(),
+            flagged.len(),
+            p95_rel(&all),
+            p95_rel(&clear),
+            p95_rel(&flagged),
         );
     }
 }
@@ -338,6 +374,17 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                         out.entry(format!("{FOCUS_PREFIX}{name}"))
                             .or_default()
                             .push((focus.fine_detail_ratio, change));
+                    }
+                    if name == "scar_area_pct" {
+                        let turnover = run.report.sessions[session].scar_turnover.as_ref();
+                        let key = if turnover.is_some_and(|t| !t.is_empty()) {
+                            ONE_PHOTO_ONLY
+                        } else {
+                            SEEN_IN_BOTH
+                        };
+                        out.entry(key.to_string())
+                            .or_default()
+                            .push((v.delta * per_unit, reference));
                     }
                     // The pairs that set a p95: which series and session, for the diagnosis.
                     if LESION_METRICS.contains(&name)
