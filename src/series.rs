@@ -636,8 +636,12 @@ pub fn measure_prepared(
     let visuals: Vec<SessionVisuals> = warped
         .into_par_iter()
         .zip(classes.par_iter())
-        .map(|((aligned, valid), classes)| {
-            let overlay = crate::report::draw_overlay(&aligned, classes, &valid);
+        .zip(turnover.par_iter())
+        .map(|(((aligned, valid), classes), turnover)| {
+            let mut overlay = crate::report::draw_overlay(&aligned, classes, &valid);
+            if let Some(t) = turnover {
+                crate::report::mark_turnover(&mut overlay, &t.regions);
+            }
             SessionVisuals {
                 aligned,
                 overlay,

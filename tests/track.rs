@@ -561,6 +561,8 @@ fn redness_inside_the_roi_is_measured_against_untreated_skin_outside_it() {
 fn a_scar_in_one_photo_only_is_named_in_the_report() {
     use imageproc::region_labelling::{Connectivity, connected_components};
     use skintrack::definitions::CLASS_SCAR;
+    use skintrack::measure::scar_turnover::TurnoverRegion;
+    use skintrack::report::{APPEARED_COLOUR, VANISHED_COLOUR};
 
     let dir = common::fixture_series();
     let truth = common::truth(&dir);
@@ -692,7 +694,34 @@ fn a_scar_in_one_photo_only_is_named_in_the_report() {
             &out,
         );
         let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-        (report.sessions[1].scar_turnover.clone().unwrap(), html)
+        let overlay = image::open(out.join(&report.sessions[1].overlay))
+            .unwrap()
+            .to_rgb8();
+        (
+            report.sessions[1].scar_turnover.clone().unwrap(),
+            html,
+            overlay,
+        )
+    };
+    // The pasted patch's centre in its photo, and how far a located region may lie from it.
+    let pasted = (tx as f64 + w as f64 / 2.0, ty as f64 + h as f64 / 2.0);
+    let near = |centre: [f64; 2], (x, y): (f64, f64)| (centre[0] - x).hypot(centre[1] - y) < 10.0;
+    // The session's overlay rings the region in `colour` (and nowhere is there a ring without
+    // a region: the colour is not found far from it).
+    let ringed = |overlay: &image::RgbImage, region: &TurnoverRegion, colour: [u8; 3]| {
+        let [cx, cy] = region.centre;
+        let (mut inside, mut outside) = (0, 0);
+        for (x, y, p) in overlay.enumerate_pixels() {
+            if p.0 == colour {
+                let d = (x as f64 - cx).hypot(y as f64 - cy);
+                if d <= region.radius_px + 20.0 {
+                    inside += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+        }
+        (inside, outside)
     };
 
     // Session 1's pixels are 1/|det| of a baseline pixel's area (its view is a little closer).
@@ -700,7 +729,7 @@ fn a_scar_in_one_photo_only_is_named_in_the_report() {
     let det = (h_later[0][0] * h_later[1][1] - h_later[0][1] * h_later[1][0]).abs();
     let true_mm2 = |px: f64| px / (truth.px_per_mm * truth.px_per_mm);
 
-    let (appeared, html) = pair(true);
+    let (appeared, html, overlay) = pair(true);
     eprintln!("pasted into the later photo: {appeared:?}");
     assert_eq!(
         (appeared.appeared_regions, appeared.vanished_regions),
@@ -716,18 +745,42 @@ fn a_scar_in_one_photo_only_is_named_in_the_report() {
         html.contains("1 scar region not seen at baseline"),
         "the page names it"
     );
+    // Located where it was pasted (session 1's pixel mapped into the baseline frame), and ringed.
+    let region = &appeared.regions[0];
+    let (x, y) = pasted;
+    let mapped = (
+        h_later[0][0] * x + h_later[0][1] * y + h_later[0][2],
+        h_later[1][0] * x + h_later[1][1] * y + h_later[1][2],
+    );
+    assert!(
+        region.appeared && near(region.centre, mapped),
+        "{region:?} against {mapped:?}"
+    );
+    let (inside, outside) = ringed(&overlay, region, APPEARED_COLOUR);
+    assert!(
+        inside > 100 && outside == 0,
+        "ring pixels {inside}, elsewhere {outside}"
+    );
 
-    let (vanished, _) = pair(false);
+    let (vanished, _, overlay) = pair(false);
     eprintln!("pasted into the baseline: {vanished:?}");
     assert_eq!(
         (vanished.appeared_regions, vanished.vanished_regions),
         (0, 1)
     );
-    // In the baseline the scar is at the baseline's own scale.
+    // In the baseline the scar is at the baseline's own scale, and where it was pasted.
     let expected = true_mm2(scar_px as f64);
     let measured = vanished.vanished_area_mm2.unwrap();
     assert!(
         (measured / expected - 1.0).abs() < SCAR_AREA_TOLERANCE,
         "{measured} mm² against {expected} mm²"
     );
+    let region = &vanished.regions[0];
+    assert!(
+        !region.appeared && near(region.centre, pasted),
+        "{region:?} against {pasted:?}"
+    );
+    // (White is not the ring's alone, so only the amber ring is checked for absence elsewhere.)
+    let (inside, _) = ringed(&overlay, region, VANISHED_COLOUR);
+    assert!(inside > 100, "ring pixels {inside}");
 }

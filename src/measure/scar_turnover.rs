@@ -32,6 +32,20 @@ pub struct ScarTurnover {
     pub vanished_area_pct: f64,
     #[serde(default)]
     pub vanished_area_mm2: Option<f64>,
+    /// Where each of them lies in the baseline frame (ringed in the session's overlay).
+    #[serde(default)]
+    pub regions: Vec<TurnoverRegion>,
+}
+
+/// One scar region seen in one photo only: `appeared` (in the later session, not the
+/// baseline) or vanished; the circle around it (centre of its bounding box and half its
+/// diagonal, baseline pixels) and its size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnoverRegion {
+    pub appeared: bool,
+    pub centre: [f64; 2],
+    pub radius_px: f64,
+    pub area_px: u64,
 }
 
 impl ScarTurnover {
@@ -86,31 +100,46 @@ pub fn scar_turnover(
         let count = labels.iter().copied().max().unwrap_or(0) as usize;
         let mut size = vec![0u64; count];
         let mut matched = vec![false; count];
-        for (label, near) in labels.iter().zip(near_other.iter()) {
-            if *label > 0 {
-                let i = *label as usize - 1;
+        let mut bounds = vec![[u32::MAX, u32::MAX, 0, 0]; count];
+        for ((x, y, label), near) in labels.enumerate_pixels().zip(near_other.iter()) {
+            if label.0[0] > 0 {
+                let i = label.0[0] as usize - 1;
                 size[i] += 1;
                 matched[i] |= *near == MASK_ON;
+                let b = &mut bounds[i];
+                *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
             }
         }
-        let lone: Vec<u64> = size
-            .into_iter()
-            .zip(matched)
-            .filter(|&(s, m)| !m && s as f64 >= min_region_px)
-            .map(|(s, _)| s)
-            .collect();
-        (
-            lone.len(),
-            100.0 * lone.iter().sum::<u64>() as f64 / region_px as f64,
-        )
+        (0..count)
+            .filter(|&i| !matched[i] && size[i] as f64 >= min_region_px)
+            .map(|i| {
+                let [x0, y0, x1, y1] = bounds[i].map(f64::from);
+                TurnoverRegion {
+                    appeared: false,
+                    centre: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+                    radius_px: ((x1 - x0 + 1.0).hypot(y1 - y0 + 1.0)) / 2.0,
+                    area_px: size[i],
+                }
+            })
+            .collect::<Vec<_>>()
     };
-    let (appeared_regions, appeared_area_pct) = unmatched(&after, &before);
-    let (vanished_regions, vanished_area_pct) = unmatched(&before, &after);
+    let area_pct = |lone: &[TurnoverRegion]| {
+        100.0 * lone.iter().map(|r| r.area_px).sum::<u64>() as f64 / region_px as f64
+    };
+    let appeared: Vec<TurnoverRegion> = unmatched(&after, &before)
+        .into_iter()
+        .map(|r| TurnoverRegion {
+            appeared: true,
+            ..r
+        })
+        .collect();
+    let vanished = unmatched(&before, &after);
     ScarTurnover {
-        appeared_regions,
-        appeared_area_pct,
-        vanished_regions,
-        vanished_area_pct,
+        appeared_regions: appeared.len(),
+        appeared_area_pct: area_pct(&appeared),
+        vanished_regions: vanished.len(),
+        vanished_area_pct: area_pct(&vanished),
+        regions: appeared.into_iter().chain(vanished).collect(),
         ..ScarTurnover::default()
     }
 }
@@ -164,6 +193,20 @@ mod tests {
         assert_eq!(t.vanished_regions, 1);
         assert!((t.vanished_area_pct - 100.0 * disc_px(8) / 20_000.0).abs() < 1e-9);
         assert!(!t.is_empty());
+        // Each is located for the overlay: the circle around the disc.
+        let appeared = TurnoverRegion {
+            appeared: true,
+            centre: [100.0, 70.0],
+            radius_px: 13.0f64.hypot(13.0) / 2.0,
+            area_px: disc_px(6) as u64,
+        };
+        let vanished = TurnoverRegion {
+            appeared: false,
+            centre: [150.0, 30.0],
+            radius_px: 17.0f64.hypot(17.0) / 2.0,
+            area_px: disc_px(8) as u64,
+        };
+        assert_eq!(t.regions, [appeared, vanished]);
 
         // The same scars seen again, each a pixel off: nothing appeared or vanished.
         let again = with_discs(&[(31, 51, 12), (151, 30, 8)]);

@@ -391,6 +391,26 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
             String::new()
         },
     );
+    // Only where an overlay has a ring: a scar region seen in one photo only.
+    let any_turnover = report.sessions.iter().any(|s| {
+        s.scar_turnover
+            .as_ref()
+            .is_some_and(|t| !t.regions.is_empty())
+    });
+    values.insert(
+        "turnover_legend",
+        if any_turnover {
+            format!(
+                "<span><span class=\"swatch ring\" style=\"border-color:{}\"></span>scar region \
+                 not in the baseline</span><span><span class=\"swatch ring\" \
+                 style=\"border-color:{}\"></span>baseline scar region not in this photo</span>",
+                css_colour(super::APPEARED_COLOUR),
+                css_colour(super::VANISHED_COLOUR)
+            )
+        } else {
+            String::new()
+        },
+    );
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
@@ -714,7 +734,8 @@ fn scar_turnover_note(s: &SessionReport) -> String {
         "<p class=\"readout turnover\" data-appeared=\"{}\" data-vanished=\"{}\">\
          <span class=\"readout-kicker\">Check before reading the scar change</span> {}. \
          <span class=\"readout-note\">A region in one photo only is a new or healed scar, or \
-         skin the model called scar in that photo alone: compare the two overlays.</span></p>",
+         skin the model called scar in that photo alone: compare the two photos where the \
+         overlay rings it.</span></p>",
         t.appeared_regions,
         t.vanished_regions,
         escape(&parts.join("; "))

@@ -18,7 +18,9 @@ mod overlay;
 
 pub use atomic::{remove_stale_temporaries, write_atomic};
 pub use html::escape;
-pub use overlay::{LINE_COLOUR, SCAR_COLOUR, draw_overlay};
+pub use overlay::{
+    APPEARED_COLOUR, LINE_COLOUR, SCAR_COLOUR, VANISHED_COLOUR, draw_overlay, mark_turnover,
+};
 
 /// File names in the output folder (overlays are named per session by `SessionReport::overlay`).
 pub const JSON_FILE: &str = "report.json";

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::definitions::{CLASS_LINE, CLASS_NON_SKIN, CLASS_SCAR, ClassMap, Mask, Rgb};
+use crate::measure::scar_turnover::TurnoverRegion;
 
 /// Fine lines: cyan, the colour farthest from every skin tone.
 pub const LINE_COLOUR: [u8; 3] = [0, 229, 255];
@@ -86,6 +87,43 @@ pub fn draw_overlay(image: &Rgb, classes: &ClassMap, valid: &Mask) -> Rgb {
     out
 }
 
+/// Ring around a scar region the later session has and the baseline has not: amber, apart
+/// from skin, the cyan lines and the magenta scars.
+pub const APPEARED_COLOUR: [u8; 3] = [255, 176, 0];
+/// Ring around a baseline scar region the later session does not have: white.
+pub const VANISHED_COLOUR: [u8; 3] = [255, 255, 255];
+
+/// Rings each scar region seen in one photo only ([`TurnoverRegion`], baseline frame) on a
+/// session's overlay, a little outside the region so its own outline stays visible: amber
+/// where it appeared, white where the baseline's is gone. Three outline widths thick.
+pub fn mark_turnover(overlay: &mut Rgb, regions: &[TurnoverRegion]) {
+    let thickness = 3.0 * overlay.width().div_ceil(OUTLINE_PER_PX).max(1) as f64;
+    for region in regions {
+        let colour = if region.appeared {
+            APPEARED_COLOUR
+        } else {
+            VANISHED_COLOUR
+        };
+        // A solid annulus (concentric circles leave gaps between them).
+        let [cx, cy] = region.centre;
+        let inner = region.radius_px.ceil() + 2.0 * thickness;
+        let outer = inner + thickness;
+        let (w, h) = (overlay.width() as f64, overlay.height() as f64);
+        let y_range =
+            (cy - outer).floor().max(0.0) as u32..(cy + outer).ceil().clamp(0.0, h) as u32;
+        for y in y_range {
+            let x_range =
+                (cx - outer).floor().max(0.0) as u32..(cx + outer).ceil().clamp(0.0, w) as u32;
+            for x in x_range {
+                let d = (x as f64 - cx).hypot(y as f64 - cy);
+                if (inner..outer).contains(&d) {
+                    overlay.put_pixel(x, y, image::Rgb(colour));
+                }
+            }
+        }
+    }
+}
+
 /// `pixel` ← (1 − alpha) · pixel + alpha · colour, rounded.
 fn blend(pixel: &mut [u8], colour: [u8; 3], alpha: f32) {
     for (v, c) in pixel.iter_mut().zip(colour) {
@@ -133,6 +171,25 @@ mod tests {
             out.get_pixel(19, 9).0,
             p.map(|v| (v as f32 * 0.35).round() as u8)
         );
+    }
+
+    #[test]
+    fn scar_regions_in_one_photo_only_are_ringed_outside_their_outline() {
+        let mut overlay = RgbImage::from_pixel(200, 100, image::Rgb([120, 90, 80]));
+        let region = |appeared, x| TurnoverRegion {
+            appeared,
+            centre: [x, 50.0],
+            radius_px: 10.0,
+            area_px: 300,
+        };
+        mark_turnover(&mut overlay, &[region(true, 50.0), region(false, 150.0)]);
+        // Rings from 16 px out (radius 10 + two widths of 3) to 19 px.
+        assert_eq!(overlay.get_pixel(50 + 17, 50).0, APPEARED_COLOUR);
+        assert_eq!(overlay.get_pixel(150, 50 - 17).0, VANISHED_COLOUR);
+        // Inside the ring (the region and its own outline) and beyond it: untouched.
+        for x in [50, 50 + 12, 50 + 22, 100] {
+            assert_eq!(overlay.get_pixel(x, 50).0, [120, 90, 80], "x {x}");
+        }
     }
 
     #[test]

@@ -511,6 +511,12 @@ fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
         vanished_regions: 2,
         vanished_area_pct: 0.1,
         vanished_area_mm2: Some(4.0),
+        regions: vec![crate::measure::scar_turnover::TurnoverRegion {
+            appeared: true,
+            centre: [10.0, 10.0],
+            radius_px: 4.0,
+            area_px: 40,
+        }],
     });
     let html = html::render(&report, &visuals).unwrap();
     let card = |index: usize| {
@@ -520,6 +526,8 @@ fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
         let end = start + html[start..].find("</article>").unwrap();
         html[start..end].to_string()
     };
+    // The overlays' rings are in the legend, only when a session has one.
+    assert!(html.contains("scar region not in the baseline"));
     // The latest session's note is in the glance too, before its tiles.
     let glance_start = html.find("<div class=\"glance\">").unwrap();
     assert!(html[..glance_start].contains("data-appeared=\"1\""));
@@ -542,6 +550,12 @@ fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
     assert!(json.contains("\"appeared_area_mm2\":9.6"), "{json}");
     let old = json.replace(",\"scar_turnover\":null", "");
     assert!(serde_json::from_str::<Report>(&old).is_ok());
+    report.sessions[2].scar_turnover = None;
+    assert!(
+        !html::render(&report, &visuals)
+            .unwrap()
+            .contains("scar region not in the baseline")
+    );
 }
 
 #[test]
