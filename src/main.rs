@@ -358,8 +358,7 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 }
 
 /// Measures the sessions (in the given order when `keep_order`, else by date) and writes the
-/// report.
-/// Measures one series; `file_roi_origin` names the series file whose `roi` column gave an ROI.
+/// report; `file_roi_origin` names the series file whose `roi` column gave an ROI.
 fn measure(
     sessions: &[SessionInput],
     args: &MeasureArgs,

@@ -614,19 +614,11 @@ pub fn measure_prepared(
         // The unmatched warp is not needed any more: the matched one takes its place.
         warped[i].0 = matched;
     }
-    let min_scar_px = measure_opts.min_scar_area_px();
-    let reach = measure::scar_turnover::reach_px(px_per_mm);
     let turnover: Vec<_> = (0..photos.len())
         .map(|i| {
             (i > 0).then(|| {
-                measure::scar_turnover::scar_turnover(
-                    &classes[0],
-                    &classes[i],
-                    &region,
-                    min_scar_px,
-                    reach,
-                )
-                .with_scale(px_per_mm, region_px)
+                let compare = measure::scar_turnover::scar_turnover;
+                compare(&classes[0], &classes[i], &region, &measure_opts)
             })
         })
         .collect();

@@ -524,41 +524,33 @@ impl Db {
                     .map_err(|e| self.fail(e))?;
                 }
             }
+            // Context rows of each later session: its focus against the baseline's, and its
+            // scar regions seen in one photo only.
             for session in &report.sessions {
-                let Some(focus) = &session.focus else {
-                    continue;
-                };
-                tx.execute(
-                    "INSERT INTO metrics (series_key, session, photo, date, metric, value, unit) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ratio')",
-                    params![
-                        row.key,
-                        session.index as i64,
-                        photos.get(session.index).cloned().unwrap_or_default(),
-                        session.date,
-                        FINE_DETAIL_RATIO,
-                        finite(focus.fine_detail_ratio),
-                    ],
-                )
-                .map_err(|e| self.fail(e))?;
-            }
-            for session in &report.sessions {
-                let Some(turnover) = &session.scar_turnover else {
-                    continue;
-                };
-                tx.execute(
-                    "INSERT INTO metrics (series_key, session, photo, date, metric, value, unit) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'count')",
-                    params![
-                        row.key,
-                        session.index as i64,
-                        photos.get(session.index).cloned().unwrap_or_default(),
-                        session.date,
-                        SCAR_REGIONS_ONE_PHOTO_ONLY,
-                        (turnover.appeared_regions + turnover.vanished_regions) as f64,
-                    ],
-                )
-                .map_err(|e| self.fail(e))?;
+                let focus = session
+                    .focus
+                    .as_ref()
+                    .map(|f| (FINE_DETAIL_RATIO, finite(f.fine_detail_ratio), "ratio"));
+                let turnover = session.scar_turnover.as_ref().map(|t| {
+                    let regions = (t.appeared_regions + t.vanished_regions) as f64;
+                    (SCAR_REGIONS_ONE_PHOTO_ONLY, Some(regions), "count")
+                });
+                for (metric, value, unit) in focus.into_iter().chain(turnover) {
+                    tx.execute(
+                        "INSERT INTO metrics (series_key, session, photo, date, metric, value, \
+                         unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            row.key,
+                            session.index as i64,
+                            photos.get(session.index).cloned().unwrap_or_default(),
+                            session.date,
+                            metric,
+                            value,
+                            unit,
+                        ],
+                    )
+                    .map_err(|e| self.fail(e))?;
+                }
             }
             for (i, photo) in photos.iter().enumerate() {
                 tx.execute(

@@ -119,7 +119,8 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
              ORDER BY m.session DESC LIMIT 1",
         )
         .map_err(fail)?;
-    let mut focus_stmt = conn
+    // A context row (not a metric) of the series' last session.
+    let mut context_stmt = conn
         .prepare(
             "SELECT value FROM metrics WHERE series_key = ?1 AND metric = ?2 \
              ORDER BY session DESC LIMIT 1",
@@ -127,20 +128,16 @@ pub fn series_rows(db: &Db) -> Result<Vec<SeriesSummary>> {
         .map_err(fail)?;
     let mut out = Vec::with_capacity(rows.len());
     for (key, mut row) in rows {
-        row.roughness_comparable = focus_stmt
-            .query_row(params![key, FINE_DETAIL_RATIO], |r| {
-                r.get::<_, Option<f64>>(0)
-            })
-            .ok()
-            .flatten()
-            .map(crate::measure::focus_comparable);
-        row.scar_regions_one_photo_only = focus_stmt
-            .query_row(params![key, SCAR_REGIONS_ONE_PHOTO_ONLY], |r| {
-                r.get::<_, Option<f64>>(0)
-            })
-            .ok()
-            .flatten()
-            .map(|n| n as u32);
+        let mut last_context = |name: &str| {
+            context_stmt
+                .query_row(params![key, name], |r| r.get::<_, Option<f64>>(0))
+                .ok()
+                .flatten()
+        };
+        row.roughness_comparable =
+            last_context(FINE_DETAIL_RATIO).map(crate::measure::focus_comparable);
+        row.scar_regions_one_photo_only =
+            last_context(SCAR_REGIONS_ONE_PHOTO_ONLY).map(|n| n as u32);
         for name in MAIN_METRICS {
             // Line length is named by its unit: per cm² with a scale, per megapixel without.
             let (a, b) = match name {
@@ -484,10 +481,8 @@ mod tests {
         assert_eq!(values[values.len() - 2..], ["", ""], "not known");
     }
 
-    /// The last session has scar regions the baseline has not (or the reverse): its scar
-    /// change says to check them, and the CSV gives their number.
-    #[test]
-    fn a_scar_change_with_regions_in_one_photo_only_says_check() {
+    /// A measured series of two sessions whose every main metric moved by −5 %, within noise.
+    fn two_sessions_within_noise() -> SeriesSummary {
         let change = MetricChange {
             unit: "%".into(),
             baseline: Some(2.0),
@@ -496,14 +491,23 @@ mod tests {
             delta_pct: Some(-5.0),
             within_noise: Some(true),
         };
-        let mut row = SeriesSummary {
+        SeriesSummary {
             patient: "p".into(),
             area: "a".into(),
             status: "ok".into(),
             sessions: 2,
             metrics: vec![Some(change); MAIN_METRICS.len()],
-            scar_regions_one_photo_only: Some(2),
             ..Default::default()
+        }
+    }
+
+    /// The last session has scar regions the baseline has not (or the reverse): its scar
+    /// change says to check them, and the CSV gives their number.
+    #[test]
+    fn a_scar_change_with_regions_in_one_photo_only_says_check() {
+        let mut row = SeriesSummary {
+            scar_regions_one_photo_only: Some(2),
+            ..two_sessions_within_noise()
         };
         let html = render_html(std::slice::from_ref(&row), &[]);
         assert_eq!(
@@ -525,22 +529,9 @@ mod tests {
     /// reading.
     #[test]
     fn focus_sensitive_changes_between_unequally_sharp_photos_read_focus_differs() {
-        let change = MetricChange {
-            unit: "%".into(),
-            baseline: Some(2.0),
-            last: Some(1.9),
-            delta: Some(-0.1),
-            delta_pct: Some(-5.0),
-            within_noise: Some(true),
-        };
         let mut row = SeriesSummary {
-            patient: "p".into(),
-            area: "a".into(),
-            status: "ok".into(),
-            sessions: 2,
-            metrics: vec![Some(change); MAIN_METRICS.len()],
             roughness_comparable: Some(false),
-            ..Default::default()
+            ..two_sessions_within_noise()
         };
         let html = render_html(std::slice::from_ref(&row), &[]);
         assert_eq!(html.matches("focus differs").count(), 2, "{html}");

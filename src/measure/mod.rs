@@ -101,10 +101,15 @@ impl Default for MeasureOptions {
     }
 }
 
+/// A physical scale that can be used: finite and above 0 px/mm.
+pub fn usable_scale(px_per_mm: Option<f64>) -> Option<f64> {
+    px_per_mm.filter(|p| p.is_finite() && *p > 0.0)
+}
+
 impl MeasureOptions {
     /// The physical scale, if there is a usable one.
     fn scale(&self) -> Option<f64> {
-        self.px_per_mm.filter(|p| p.is_finite() && *p > 0.0)
+        usable_scale(self.px_per_mm)
     }
 
     /// The smallest scar component `scar_count` counts, in pixels.

@@ -9,6 +9,7 @@ use imageproc::distance_transform::Norm;
 use imageproc::region_labelling::{Connectivity, connected_components};
 use serde::{Deserialize, Serialize};
 
+use super::{MeasureOptions, usable_scale};
 use crate::definitions::{CLASS_SCAR, ClassMap, MASK_ON, Mask};
 
 /// A region counts as seen in both sessions when the other has a scar pixel within this
@@ -52,31 +53,20 @@ impl ScarTurnover {
     pub fn is_empty(&self) -> bool {
         self.appeared_regions == 0 && self.vanished_regions == 0
     }
-
-    /// With the areas also in mm², for a region of `region_px` pixels at `px_per_mm`.
-    pub fn with_scale(self, px_per_mm: Option<f64>, region_px: u64) -> Self {
-        let Some(s) = px_per_mm.filter(|s| s.is_finite() && *s > 0.0) else {
-            return self;
-        };
-        let mm2 = |pct: f64| pct / 100.0 * region_px as f64 / (s * s);
-        ScarTurnover {
-            appeared_area_mm2: Some(mm2(self.appeared_area_pct)),
-            vanished_area_mm2: Some(mm2(self.vanished_area_pct)),
-            ..self
-        }
-    }
 }
 
 /// Compares the scars of `baseline` and `session` (class maps in the baseline frame) inside
-/// `region`. Regions smaller than `min_region_px` are left out, as `scar_count` leaves them
-/// out; `reach_px` is how far the other session's scar may lie and still match.
+/// `region`. As `measure` does with `opts`: regions smaller than `scar_count`'s minimum are
+/// left out, and areas are also given in mm² when there is a scale; the other session's scar
+/// matches within [`reach_px`] of the scale.
 pub fn scar_turnover(
     baseline: &ClassMap,
     session: &ClassMap,
     region: &Mask,
-    min_region_px: f64,
-    reach_px: u8,
+    opts: &MeasureOptions,
 ) -> ScarTurnover {
+    let min_region_px = opts.min_scar_area_px();
+    let reach = reach_px(opts.px_per_mm);
     let w = baseline.width().min(session.width()).min(region.width());
     let h = baseline.height().min(session.height()).min(region.height());
     let region_px = region
@@ -94,8 +84,9 @@ pub fn scar_turnover(
         })
     };
     let (before, after) = (scars(baseline), scars(session));
-    let unmatched = |own: &Mask, other: &Mask| {
-        let near_other = imageproc::morphology::dilate(other, Norm::L2, reach_px);
+    // The regions of `own` with no scar of `other` near them; `appeared`: `own` is the session.
+    let unmatched = |own: &Mask, other: &Mask, appeared: bool| {
+        let near_other = imageproc::morphology::dilate(other, Norm::L2, reach);
         let labels = connected_components(own, Connectivity::Eight, image::Luma([0u8]));
         let count = labels.iter().copied().max().unwrap_or(0) as usize;
         let mut size = vec![0u64; count];
@@ -115,7 +106,7 @@ pub fn scar_turnover(
             .map(|i| {
                 let [x0, y0, x1, y1] = bounds[i].map(f64::from);
                 TurnoverRegion {
-                    appeared: false,
+                    appeared,
                     centre: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
                     radius_px: ((x1 - x0 + 1.0).hypot(y1 - y0 + 1.0)) / 2.0,
                     area_px: size[i],
@@ -123,31 +114,26 @@ pub fn scar_turnover(
             })
             .collect::<Vec<_>>()
     };
-    let area_pct = |lone: &[TurnoverRegion]| {
-        100.0 * lone.iter().map(|r| r.area_px).sum::<u64>() as f64 / region_px as f64
-    };
-    let appeared: Vec<TurnoverRegion> = unmatched(&after, &before)
-        .into_iter()
-        .map(|r| TurnoverRegion {
-            appeared: true,
-            ..r
-        })
-        .collect();
-    let vanished = unmatched(&before, &after);
+    let pixels = |lone: &[TurnoverRegion]| lone.iter().map(|r| r.area_px).sum::<u64>() as f64;
+    let area_pct = |lone: &[TurnoverRegion]| 100.0 * pixels(lone) / region_px as f64;
+    let area_mm2 = |lone: &[TurnoverRegion]| opts.scale().map(|s| pixels(lone) / (s * s));
+    let appeared = unmatched(&after, &before, true);
+    let vanished = unmatched(&before, &after, false);
     ScarTurnover {
         appeared_regions: appeared.len(),
         appeared_area_pct: area_pct(&appeared),
+        appeared_area_mm2: area_mm2(&appeared),
         vanished_regions: vanished.len(),
         vanished_area_pct: area_pct(&vanished),
+        vanished_area_mm2: area_mm2(&vanished),
         regions: appeared.into_iter().chain(vanished).collect(),
-        ..ScarTurnover::default()
     }
 }
 
 /// [`SCAR_MATCH_REACH_MM`] in pixels at `px_per_mm` (a usable scale), else
 /// [`SCAR_MATCH_REACH_PX`].
 pub fn reach_px(px_per_mm: Option<f64>) -> u8 {
-    match px_per_mm.filter(|s| s.is_finite() && *s > 0.0) {
+    match usable_scale(px_per_mm) {
         Some(s) => (SCAR_MATCH_REACH_MM * s).round().clamp(1.0, 255.0) as u8,
         None => SCAR_MATCH_REACH_PX,
     }
@@ -187,7 +173,9 @@ mod tests {
         // Session only: one at (100, 70), and a speck under the minimum size.
         let baseline = with_discs(&[(30, 50, 12), (150, 30, 8)]);
         let session = with_discs(&[(32, 50, 9), (100, 70, 6), (180, 80, 2)]);
-        let t = scar_turnover(&baseline, &session, &region, 40.0, 5);
+        // No scale: regions of 40 px or more count, matched within 5 px.
+        let plain = MeasureOptions::default();
+        let t = scar_turnover(&baseline, &session, &region, &plain);
         assert_eq!(t.appeared_regions, 1);
         assert!((t.appeared_area_pct - 100.0 * disc_px(6) / 20_000.0).abs() < 1e-9);
         assert_eq!(t.vanished_regions, 1);
@@ -210,7 +198,7 @@ mod tests {
 
         // The same scars seen again, each a pixel off: nothing appeared or vanished.
         let again = with_discs(&[(31, 51, 12), (151, 30, 8)]);
-        assert!(scar_turnover(&baseline, &again, &region, 40.0, 5).is_empty());
+        assert!(scar_turnover(&baseline, &again, &region, &plain).is_empty());
     }
 
     #[test]
@@ -224,29 +212,38 @@ mod tests {
         }
         let baseline = with_discs(&[(30, 50, 12)]);
         let session = with_discs(&[(30, 50, 12), (150, 50, 10)]);
-        assert!(scar_turnover(&baseline, &session, &region, 40.0, 5).is_empty());
+        let plain = MeasureOptions::default();
+        assert!(scar_turnover(&baseline, &session, &region, &plain).is_empty());
         let t = scar_turnover(
             &baseline,
             &session,
             &Mask::from_pixel(200, 100, image::Luma([MASK_ON])),
-            40.0,
-            5,
+            &plain,
         );
         assert_eq!(t.appeared_regions, 1);
     }
 
     #[test]
     fn areas_in_mm2_follow_the_scale() {
-        let t = ScarTurnover {
-            appeared_regions: 1,
-            appeared_area_pct: 0.5,
-            ..ScarTurnover::default()
+        let region = Mask::from_pixel(200, 100, image::Luma([MASK_ON]));
+        let baseline = with_discs(&[(30, 50, 12), (150, 30, 8)]);
+        let session = with_discs(&[(32, 50, 9), (100, 70, 6)]);
+        assert_eq!(
+            scar_turnover(&baseline, &session, &region, &MeasureOptions::default())
+                .appeared_area_mm2,
+            None,
+            "no scale, no mm²"
+        );
+        // At 20 px/mm a region's pixels / 400 px per mm² (minimum 0.1 mm² = 40 px, as above).
+        let scaled = MeasureOptions {
+            px_per_mm: Some(20.0),
+            min_scar_mm2: 0.1,
+            ..MeasureOptions::default()
         };
-        // 0.5 % of 1,000,000 px at 20 px/mm: 5,000 px / 400 px per mm² = 12.5 mm².
-        let scaled = t.clone().with_scale(Some(20.0), 1_000_000);
-        assert_eq!(scaled.appeared_area_mm2, Some(12.5));
-        assert_eq!(scaled.vanished_area_mm2, Some(0.0));
-        assert_eq!(t.clone().with_scale(None, 1_000_000), t);
+        let t = scar_turnover(&baseline, &session, &region, &scaled);
+        assert_eq!(t.appeared_area_mm2, Some(disc_px(6) / 400.0));
+        assert_eq!(t.vanished_area_mm2, Some(disc_px(8) / 400.0));
+        assert!((t.appeared_area_pct - 100.0 * disc_px(6) / 20_000.0).abs() < 1e-9);
     }
 
     #[test]
