@@ -37,11 +37,11 @@ RUNS_DIR = TRAINING_DIR / "runs"
 CONSISTENCY_WEIGHT = 0.0
 
 
-def set_determinism(seed: int) -> None:
+def set_determinism(seed: int, warn_only: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=warn_only)
 
 
 def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
@@ -134,8 +134,12 @@ class Augment:
     def __init__(self, rng: np.random.Generator, cls: torch.Tensor, size: int = TILE,
                  line_bias: float = 0.5, real: "RealCropper | None" = None, real_frac: float = 0.0,
                  composite_frac: float = 0.0, jpeg_p: float = 0.0, scar_smoothing: bool = True,
-                 backdrop_frac: float = 0.0, shine_frac: float = 0.0):
+                 backdrop_frac: float = 0.0, shine_frac: float = 0.0, wb_jitter: float = 0.08,
+                 sat_jitter: float = 0.0, real_zoom_max: float = 1.2):
         self.rng = rng
+        self.wb_jitter = wb_jitter
+        self.sat_jitter = sat_jitter
+        self.real_zoom_max = real_zoom_max
         self.backdrop_frac = backdrop_frac
         self.shine_frac = shine_frac
         self.scar_smoothing = scar_smoothing
@@ -200,7 +204,8 @@ class Augment:
         s = self.size
         i = int(r.integers(0, len(self.real.photos)))
         h, w = self.real.working_size(i)
-        scale = r.uniform(0.85, 1.2) if r.random() < 0.5 else 1.0
+        # zooming in (scale > 1) shows real skin magnified as in a close-up of a scar
+        scale = r.uniform(0.85, self.real_zoom_max) if r.random() < 0.5 else 1.0
         src = min(int(round(s / scale)), h, w)
         y0 = int(r.integers(0, h - src + 1))
         x0 = int(r.integers(0, w - src + 1))
@@ -228,8 +233,13 @@ class Augment:
         r = self.rng
         lit, out = [], []
         for im in x:
-            gain = torch.tensor(r.uniform(0.75, 1.25) * r.uniform(0.92, 1.08, 3), dtype=torch.float32)
+            wb = self.wb_jitter
+            gain = torch.tensor(r.uniform(0.75, 1.25) * r.uniform(1 - wb, 1 + wb, 3), dtype=torch.float32)
             im = im * gain.view(3, 1, 1)
+            # no draw without it: keeps the random stream (and so a retrain) of model 2.1.0
+            if self.sat_jitter > 0:
+                grey = (im * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+                im = grey + (im - grey) * float(r.uniform(1 - self.sat_jitter, 1 + self.sat_jitter / 2))
             m = im.mean()
             im = (im - m) * float(r.uniform(0.7, 1.3)) + m
             im = im.clamp(0, 1) ** float(math.exp(r.uniform(-0.2, 0.2)))
@@ -406,10 +416,24 @@ def main() -> None:
                     help="probability that a real crop gets a soft specular shine on its skin, still labelled "
                          "skin (realskin.add_shine; the counterweight to --backdrop-frac)")
     ap.add_argument("--real-limit", type=int, default=0, help="use only the first N real photos")
+    ap.add_argument("--wb-jitter", type=float, default=0.08,
+                    help="white balance: each channel's gain drawn from 1 +- this")
+    ap.add_argument("--sat-jitter", type=float, default=0.0,
+                    help="saturation scaled by a factor drawn from [1 - this, 1 + this / 2] (0: none)")
+    ap.add_argument("--real-zoom-max", type=float, default=1.2,
+                    help="half of the real crops are zoomed by a factor drawn from [0.85, this]")
+    ap.add_argument("--warmup-frac", type=float, default=1 / 30,
+                    help="share of the steps over which the learning rate rises linearly")
+    ap.add_argument("--clip-grad", type=float, default=0.0,
+                    help="clip the gradient's norm to this (0: no clipping)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for the network (cpu reproduces the shipped model; "
+                         "cuda for quick comparisons of recipes across seeds)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
-    set_determinism(a.seed)
+    set_determinism(a.seed, warn_only=a.device != "cpu")
+    device = torch.device(a.device)
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     log_path = Path(a.out).with_suffix(".log")
     logf = open(log_path, "w")
@@ -422,10 +446,10 @@ def main() -> None:
 
     t_start = time.time()
     imgs, cls, its = load_split("train")
-    weights = class_weights(cls)
+    weights = class_weights(cls).to(device)
     log(f"train images {len(its)} {tuple(imgs.shape)}; class weights {weights.tolist()}; args {vars(a)}")
 
-    model = SkinSeg()
+    model = SkinSeg().to(device)
     real = None
     real_dir = Path(a.realdata) / REAL_SET
     if a.real_frac > 0:
@@ -441,13 +465,16 @@ def main() -> None:
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
                   composite_frac=a.composite_frac, jpeg_p=a.jpeg_p,
                   scar_smoothing=not a.no_scar_smoothing, backdrop_frac=a.backdrop_frac,
-                  shine_frac=a.shine_frac)
+                  shine_frac=a.shine_frac, wb_jitter=a.wb_jitter, sat_jitter=a.sat_jitter,
+                  real_zoom_max=a.real_zoom_max)
     if a.distill > 0 and not a.teacher:
         raise SystemExit("--distill needs --teacher MODEL.onnx")
+    if a.distill > 0 and a.device != "cpu":
+        raise SystemExit("--distill runs on the cpu only")
     teacher = Teacher(a.teacher, a.threads) if a.distill > 0 else None
     steps_per_epoch = math.ceil(len(its) * a.crops_per_image / a.batch)
     total = steps_per_epoch * a.epochs
-    warm = max(1, total // 30)
+    warm = max(1, int(total * a.warmup_frac))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
@@ -463,6 +490,7 @@ def main() -> None:
         union = torch.zeros(n_cls)
         for _ in range(steps_per_epoch):
             x, y = aug.batch(imgs, cls, a.batch, a.second_views if a.consistency > 0 else 0)
+            x, y = x.to(device), y.to(device)
             logits = model(x)
             ce = F.cross_entropy(logits, y, weight=weights, ignore_index=IGNORE)
             dl = dice_loss(logits, y)
@@ -475,6 +503,8 @@ def main() -> None:
             loss = ce + dl + consistency_ramp(step, total) * a.consistency * cons + a.distill * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if a.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip_grad)
             opt.step()
             sched.step()
             step += 1
@@ -487,8 +517,8 @@ def main() -> None:
                 pred = logits.argmax(1)
                 known = y != IGNORE
                 for c in range(n_cls):
-                    inter[c] += ((pred == c) & (y == c)).sum()
-                    union[c] += (((pred == c) | (y == c)) & known).sum()
+                    inter[c] += ((pred == c) & (y == c)).sum().item()
+                    union[c] += (((pred == c) | (y == c)) & known).sum().item()
         dt = time.time() - t0
         iou = (inter / union.clamp_min(1)).tolist()
         n = steps_per_epoch
@@ -505,9 +535,11 @@ def main() -> None:
             "composite_frac": a.composite_frac, "consistency": a.consistency, "second_views": a.second_views, "jpeg_p": a.jpeg_p,
             "scar_smoothing": not a.no_scar_smoothing, "backdrop_frac": a.backdrop_frac, "shine_frac": a.shine_frac,
             "teacher": teacher.name if teacher else None, "distill": a.distill,
-            "distill_temp": a.distill_temp, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
+            "distill_temp": a.distill_temp, "wb_jitter": a.wb_jitter, "sat_jitter": a.sat_jitter,
+            "real_zoom_max": a.real_zoom_max, "device": a.device,
+            "warmup_frac": a.warmup_frac, "clip_grad": a.clip_grad, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, a.out)
+    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "meta": meta}, a.out)
     log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")
 
 
