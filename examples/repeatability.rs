@@ -6,8 +6,9 @@
 //! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
 //! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
 //! The scar (line) metrics of synthetic series whose truth has no scar (line) enter the floor
-//! but not the p95. Then scar area's p95 over the later sessions the report flags for a scar
-//! region seen in one photo only (`scar_turnover`) and over the others. Then the focus check: how often it flags, and the median change of
+//! but not the p95. Then scar area's p95 over the later sessions the report flags for scar
+//! regions seen in one photo only (`scar_turnover.beyond_noise`) and over the others, with how
+//! many of each the floor reads as a real change. Then the focus check: how often it flags, and the median change of
 //! roughness and the lesion metrics in photos softer than, as sharp as and sharper than their
 //! baseline.
 //!
@@ -41,8 +42,9 @@ type Changes = BTreeMap<String, Vec<(f64, f64)>>;
 /// in %) under `"focus: " + metric`, for the focus tables.
 const FOCUS_PREFIX: &str = "focus: ";
 /// Not metrics: a later session's scar area change, (change, |reference|), under
-/// `ONE_PHOTO_ONLY` when the session or its baseline has a scar region the other does not
-/// (`scar_turnover`: the report asks to check it), else under `SEEN_IN_BOTH`.
+/// `ONE_PHOTO_ONLY` when the session or its baseline has scar regions the other does not,
+/// together beyond scar area's noise floor (`scar_turnover`: the report asks to check them),
+/// else under `SEEN_IN_BOTH`.
 /// (Named after scar area so that scar-free synthetic series leave them out of the p95 alike.)
 const ONE_PHOTO_ONLY: &str = "scar_area_pct (one photo only)";
 const SEEN_IN_BOTH: &str = "scar_area_pct (seen in both)";
@@ -289,25 +291,36 @@ fn print_focus_table(sources: &[(&str, &Changes)]) {
     }
 }
 
-/// Per source: how many later sessions the report flags for a scar region seen in one photo
-/// only, and scar area's p95 over the others: how far scar area moves on unchanged skin when
-/// the report raises no flag.
+/// Per source: how many later sessions the report flags for scar regions seen in one photo
+/// only (covering more than scar area's noise floor), scar area's p95 over the others (how far
+/// scar area moves on unchanged skin when the report raises no flag), and how many unchanged
+/// pairs of each kind the shipped floor reads as a real change.
 fn print_turnover_table(sources: &[(&str, &Changes)]) {
     println!(
-        "| source | scar area pairs | flagged: a scar region in one photo only | p95 of abs Δ% (n): all / not flagged / flagged |"
+        "| source | scar area pairs | flagged: scar regions in one photo only | p95 of abs Δ% (n): all / not flagged / flagged | read as a real change: not flagged / flagged |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
+    let floor = skintrack::series::noise_floor("scar_area_pct", None, 0)
+        .expect("scar area has a noise floor");
+    let beyond = |pairs: &[(f64, f64)]| {
+        pairs
+            .iter()
+            .filter(|&&(delta, reference)| !floor.contains(delta, reference))
+            .count()
+    };
     for (source, changes) in sources {
         let flagged = changes.get(ONE_PHOTO_ONLY).cloned().unwrap_or_default();
         let clear = changes.get(SEEN_IN_BOTH).cloned().unwrap_or_default();
         let all: Vec<_> = flagged.iter().chain(&clear).copied().collect();
         println!(
-            "| {source} | {} | {} | {} / {} / {} |",
+            "| {source} | {} | {} | {} / {} / {} | {} / {} |",
             all.len(),
             flagged.len(),
             p95_rel(&all),
             p95_rel(&clear),
             p95_rel(&flagged),
+            beyond(&clear),
+            beyond(&flagged),
         );
     }
 }
@@ -377,7 +390,7 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
                     }
                     if name == "scar_area_pct" {
                         let turnover = run.report.sessions[session].scar_turnover.as_ref();
-                        let key = if turnover.is_some_and(|t| !t.is_empty()) {
+                        let key = if turnover.is_some_and(|t| t.needs_check()) {
                             ONE_PHOTO_ONLY
                         } else {
                             SEEN_IN_BOTH

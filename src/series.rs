@@ -614,11 +614,16 @@ pub fn measure_prepared(
         // The unmatched warp is not needed any more: the matched one takes its place.
         warped[i].0 = matched;
     }
+    let scar_floor = noise_floor("scar_area_pct", None, region_px);
     let turnover: Vec<_> = (0..photos.len())
         .map(|i| {
             (i > 0).then(|| {
                 let compare = measure::scar_turnover::scar_turnover;
-                compare(&classes[0], &classes[i], &region, &measure_opts)
+                let mut t = compare(&classes[0], &classes[i], &region, &measure_opts);
+                if let Some(floor) = &scar_floor {
+                    t.weigh_against(floor, metrics[0].scar_area_pct);
+                }
+                t
             })
         })
         .collect();
@@ -631,7 +636,7 @@ pub fn measure_prepared(
         .zip(turnover.par_iter())
         .map(|(((aligned, valid), classes), turnover)| {
             let mut overlay = crate::report::draw_overlay(&aligned, classes, &valid);
-            if let Some(t) = turnover {
+            if let Some(t) = turnover.as_ref().filter(|t| t.needs_check()) {
                 crate::report::mark_turnover(&mut overlay, &t.regions);
             }
             SessionVisuals {

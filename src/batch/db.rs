@@ -33,7 +33,9 @@ pub const DB_SCHEMA_VERSION: i64 = 1;
 /// baseline's (report.json's `focus.fine_detail_ratio`; unit `ratio`, no change columns).
 pub const FINE_DETAIL_RATIO: &str = "fine_detail_ratio";
 /// A context `metrics` row: how many scar regions a later session or its baseline has that the
-/// other does not (report.json's `scar_turnover`, appeared + vanished; unit `count`).
+/// other does not (report.json's `scar_turnover`, appeared + vanished; unit `count`), when
+/// together they cover more than scar area's noise floor and the report asks to check them;
+/// 0 otherwise.
 pub const SCAR_REGIONS_ONE_PHOTO_ONLY: &str = "scar_regions_one_photo_only";
 
 const SCHEMA: &str = "
@@ -532,7 +534,11 @@ impl Db {
                     .as_ref()
                     .map(|f| (FINE_DETAIL_RATIO, finite(f.fine_detail_ratio), "ratio"));
                 let turnover = session.scar_turnover.as_ref().map(|t| {
-                    let regions = (t.appeared_regions + t.vanished_regions) as f64;
+                    let regions = if t.needs_check() {
+                        (t.appeared_regions + t.vanished_regions) as f64
+                    } else {
+                        0.0
+                    };
                     (SCAR_REGIONS_ONE_PHOTO_ONLY, Some(regions), "count")
                 });
                 for (metric, value, unit) in focus.into_iter().chain(turnover) {

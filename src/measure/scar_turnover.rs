@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MeasureOptions, usable_scale};
 use crate::definitions::{CLASS_SCAR, ClassMap, MASK_ON, Mask};
+use crate::report::NoiseFloor;
 
 /// A region counts as seen in both sessions when the other has a scar pixel within this
 /// distance of it (alignment and the scar's rim move it by a pixel or two).
@@ -33,9 +34,16 @@ pub struct ScarTurnover {
     pub vanished_area_pct: f64,
     #[serde(default)]
     pub vanished_area_mm2: Option<f64>,
-    /// Where each of them lies in the baseline frame (ringed in the session's overlay).
+    /// Where each of them lies in the baseline frame (ringed in the session's overlay when
+    /// `beyond_noise`).
     #[serde(default)]
     pub regions: Vec<TurnoverRegion>,
+    /// Whether these regions together (appeared + vanished) cover more than scar area's noise
+    /// floor at the baseline's scar area, so that they alone could make a change the report
+    /// calls real: only then does the report ask to check them. `scar_turnover` sets it for
+    /// any region; the series weighs it against the floor (`weigh_against`).
+    #[serde(default)]
+    pub beyond_noise: bool,
 }
 
 /// One scar region seen in one photo only: `appeared` (in the later session, not the
@@ -52,6 +60,18 @@ pub struct TurnoverRegion {
 impl ScarTurnover {
     pub fn is_empty(&self) -> bool {
         self.appeared_regions == 0 && self.vanished_regions == 0
+    }
+
+    /// Whether the report asks to check these regions before the scar change is read.
+    pub fn needs_check(&self) -> bool {
+        self.beyond_noise && !self.is_empty()
+    }
+
+    /// Sets `beyond_noise` against `floor`, scar area's noise floor (in % of the measured
+    /// region), at the baseline's scar area `baseline_scar_pct`.
+    pub fn weigh_against(&mut self, floor: &NoiseFloor, baseline_scar_pct: f64) {
+        let lone_pct = self.appeared_area_pct + self.vanished_area_pct;
+        self.beyond_noise = lone_pct > floor.half_width(baseline_scar_pct);
     }
 }
 
@@ -120,6 +140,8 @@ pub fn scar_turnover(
     let appeared = unmatched(&after, &before, true);
     let vanished = unmatched(&before, &after, false);
     ScarTurnover {
+        // Until weighed against a noise floor, any region asks for a check.
+        beyond_noise: !(appeared.is_empty() && vanished.is_empty()),
         appeared_regions: appeared.len(),
         appeared_area_pct: area_pct(&appeared),
         appeared_area_mm2: area_mm2(&appeared),
@@ -199,6 +221,36 @@ mod tests {
         // The same scars seen again, each a pixel off: nothing appeared or vanished.
         let again = with_discs(&[(31, 51, 12), (151, 30, 8)]);
         assert!(scar_turnover(&baseline, &again, &region, &plain).is_empty());
+    }
+
+    #[test]
+    fn a_check_is_asked_only_beyond_the_noise_floor() {
+        let region = Mask::from_pixel(200, 100, image::Luma([MASK_ON]));
+        let baseline = with_discs(&[(30, 50, 12)]);
+        let session = with_discs(&[(30, 50, 12), (150, 50, 8)]);
+        let mut t = scar_turnover(&baseline, &session, &region, &MeasureOptions::default());
+        let lone_pct = 100.0 * disc_px(8) / 20_000.0; // 1.005 %
+        assert!((t.appeared_area_pct - lone_pct).abs() < 1e-9);
+        // Floor 0.5 pp + 10 % of the baseline's 2 %: 0.7 pp, under the region's 1.005 %.
+        let floor = NoiseFloor {
+            relative_pct: 10.0,
+            absolute: 0.5,
+        };
+        t.weigh_against(&floor, 2.0);
+        assert!(t.beyond_noise && t.needs_check());
+        // With a baseline of 6 % the floor is 1.1 pp: the region alone reads as noise.
+        t.weigh_against(&floor, 6.0);
+        assert!(!t.beyond_noise && !t.needs_check());
+        // Nothing in one photo only needs no check, whatever the floor.
+        let mut none = scar_turnover(&baseline, &baseline, &region, &MeasureOptions::default());
+        none.weigh_against(
+            &NoiseFloor {
+                relative_pct: 0.0,
+                absolute: -1.0,
+            },
+            0.0,
+        );
+        assert!(!none.needs_check());
     }
 
     #[test]

@@ -395,7 +395,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     let any_turnover = report.sessions.iter().any(|s| {
         s.scar_turnover
             .as_ref()
-            .is_some_and(|t| !t.regions.is_empty())
+            .is_some_and(|t| t.needs_check() && !t.regions.is_empty())
     });
     values.insert(
         "turnover_legend",
@@ -694,7 +694,7 @@ fn recovered_note(report: &Report, s: &SessionReport, with_lighting_note: bool) 
 /// scar area that comes from them is a new or healed scar, or a patch of skin the model
 /// called scar in one photo, and the overlays tell which.
 fn scar_turnover_note(s: &SessionReport) -> String {
-    let Some(t) = s.scar_turnover.as_ref().filter(|t| !t.is_empty()) else {
+    let Some(t) = s.scar_turnover.as_ref().filter(|t| t.needs_check()) else {
         return String::new();
     };
     let area = |pct: f64, mm2: Option<f64>| match mm2 {

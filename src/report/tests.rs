@@ -517,6 +517,7 @@ fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
             radius_px: 4.0,
             area_px: 40,
         }],
+        beyond_noise: true,
     });
     let html = html::render(&report, &visuals).unwrap();
     let card = |index: usize| {
@@ -550,6 +551,16 @@ fn scar_regions_seen_in_one_photo_only_are_named_on_their_session() {
     assert!(json.contains("\"appeared_area_mm2\":9.6"), "{json}");
     let old = json.replace(",\"scar_turnover\":null", "");
     assert!(serde_json::from_str::<Report>(&old).is_ok());
+    // Regions that together stay within scar area's noise floor cannot make a change the
+    // report calls real: no note, no ring in the legend.
+    report.sessions[2]
+        .scar_turnover
+        .as_mut()
+        .unwrap()
+        .beyond_noise = false;
+    let quiet = html::render(&report, &visuals).unwrap();
+    assert!(!quiet.contains("readout turnover"));
+    assert!(!quiet.contains("scar region not in the baseline"));
     report.sessions[2].scar_turnover = None;
     assert!(
         !html::render(&report, &visuals)
