@@ -426,6 +426,9 @@ def main() -> None:
                     help="share of the steps over which the learning rate rises linearly")
     ap.add_argument("--clip-grad", type=float, default=0.0,
                     help="clip the gradient's norm to this (0: no clipping)")
+    ap.add_argument("--prior-init", action="store_true",
+                    help="start the head's biases at the log class frequencies of the training labels, "
+                         "so that the first steps do not drive the rare classes' logits down everywhere")
     ap.add_argument("--device", default="cpu",
                     help="torch device for the network (cpu reproduces the shipped model; "
                          "cuda for quick comparisons of recipes across seeds)")
@@ -462,6 +465,18 @@ def main() -> None:
         log(f"real photos: {len(real.photos)} from {real_dir}, p {a.real_frac}, composites p {a.composite_frac}; "
             f"weak labels skin {np.mean(lab == 0):.3f} non-skin {np.mean(lab == 3):.3f} "
             f"unsure {np.mean(lab == IGNORE):.3f} ({time.time() - t0:.0f} s)")
+    if a.prior_init:
+        # After the weights are drawn, so the random stream is the default recipe's.
+        freq = np.bincount(cls.numpy().ravel(), minlength=len(CLASSES))[: len(CLASSES)].astype(np.float64)
+        freq /= freq.sum()
+        if real is not None:
+            known = lab[lab != IGNORE]
+            real_freq = np.bincount(known, minlength=len(CLASSES))[: len(CLASSES)] / max(1, known.size)
+            freq = (1 - a.real_frac) * freq + a.real_frac * real_freq
+        prior = torch.from_numpy(np.log(np.maximum(freq, 1e-3))).float()
+        with torch.no_grad():
+            model.head.bias.copy_(prior - prior.mean())
+        log(f"head biases from the class frequencies {np.round(freq, 4).tolist()}: {model.head.bias.tolist()}")
     aug = Augment(np.random.default_rng(a.seed), cls, real=real, real_frac=a.real_frac,
                   composite_frac=a.composite_frac, jpeg_p=a.jpeg_p,
                   scar_smoothing=not a.no_scar_smoothing, backdrop_frac=a.backdrop_frac,
@@ -537,7 +552,7 @@ def main() -> None:
             "teacher": teacher.name if teacher else None, "distill": a.distill,
             "distill_temp": a.distill_temp, "wb_jitter": a.wb_jitter, "sat_jitter": a.sat_jitter,
             "real_zoom_max": a.real_zoom_max, "device": a.device,
-            "warmup_frac": a.warmup_frac, "clip_grad": a.clip_grad, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
+            "warmup_frac": a.warmup_frac, "clip_grad": a.clip_grad, "prior_init": a.prior_init, "real_crops": aug.n_real, "class_weights": [round(w, 3) for w in weights.tolist()],
             "torch": torch.__version__.split("+")[0]}
     torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "meta": meta}, a.out)
     log(f"saved {a.out}; {minutes:.1f} min; meta {json.dumps(meta)}")
