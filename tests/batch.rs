@@ -170,10 +170,7 @@ fn a_clinic_tree_is_processed_and_broken_inputs_are_recorded_with_reasons() {
             .sessions
             .last()
             .and_then(|s| s.scar_turnover.clone())
-            .map(|t| {
-                let regions = t.appeared_regions + t.vanished_regions;
-                if t.needs_check() { regions } else { 0 }.to_string()
-            })
+            .map(|t| t.regions_to_check().to_string())
             .unwrap_or_default();
         assert_eq!(
             &record[col("scar_regions_one_photo_only")],

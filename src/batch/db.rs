@@ -534,11 +534,7 @@ impl Db {
                     .as_ref()
                     .map(|f| (FINE_DETAIL_RATIO, finite(f.fine_detail_ratio), "ratio"));
                 let turnover = session.scar_turnover.as_ref().map(|t| {
-                    let regions = if t.needs_check() {
-                        (t.appeared_regions + t.vanished_regions) as f64
-                    } else {
-                        0.0
-                    };
+                    let regions = t.regions_to_check() as f64;
                     (SCAR_REGIONS_ONE_PHOTO_ONLY, Some(regions), "count")
                 });
                 for (metric, value, unit) in focus.into_iter().chain(turnover) {

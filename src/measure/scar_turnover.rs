@@ -67,6 +67,15 @@ impl ScarTurnover {
         self.beyond_noise && !self.is_empty()
     }
 
+    /// How many regions the report asks to check: all of them when it asks, else none.
+    pub fn regions_to_check(&self) -> usize {
+        if self.needs_check() {
+            self.appeared_regions + self.vanished_regions
+        } else {
+            0
+        }
+    }
+
     /// Sets `beyond_noise` against `floor`, scar area's noise floor (in % of the measured
     /// region), at the baseline's scar area `baseline_scar_pct`.
     pub fn weigh_against(&mut self, floor: &NoiseFloor, baseline_scar_pct: f64) {
@@ -238,9 +247,11 @@ mod tests {
         };
         t.weigh_against(&floor, 2.0);
         assert!(t.beyond_noise && t.needs_check());
+        assert_eq!(t.regions_to_check(), 1);
         // With a baseline of 6 % the floor is 1.1 pp: the region alone reads as noise.
         t.weigh_against(&floor, 6.0);
         assert!(!t.beyond_noise && !t.needs_check());
+        assert_eq!(t.regions_to_check(), 0);
         // Nothing in one photo only needs no check, whatever the floor.
         let mut none = scar_turnover(&baseline, &baseline, &region, &MeasureOptions::default());
         none.weigh_against(
