@@ -13,8 +13,10 @@
 //! baseline.
 //!
 //! ```text
-//! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET]
+//! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET] [MODEL.onnx]
 //! ```
+//! MODEL (with its manifest beside it) defaults to the shipped `models/skinseg-v1.onnx`; another
+//! one is how a retrained candidate is judged before it replaces it.
 //! Synthetic: `skintrack synth` series with `unchanged` lesions (3 sessions each, 1200×900 at
 //! 20 px/mm). Real: photos from `../shared/realdata` (skipped when absent; never copied into
 //! the repository), each captured twice, as at two visits: each photo through its own random
@@ -74,7 +76,10 @@ fn main() -> anyhow::Result<()> {
     let synthetic_series: u64 = args.first().map_or(Ok(12), |a| a.parse())?;
     let real_per_set: usize = args.get(1).map_or(Ok(12), |a| a.parse())?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let model = Model::load(&root.join("models/skinseg-v1.onnx"))?;
+    let model_path = args
+        .get(2)
+        .map_or_else(|| root.join("models/skinseg-v1.onnx"), PathBuf::from);
+    let model = Model::load(&model_path)?;
 
     let mut synthetic = Changes::new();
     // Lesion metrics of synthetic series whose truth has no lesion of that kind: a speck read
