@@ -111,6 +111,16 @@ pub fn label_colour(photo: &Rgb, target: &Target) -> Option<LabelColour> {
 /// Longest side the candidate search runs at (the diameter is then measured at full size).
 const SEARCH_LONG_SIDE: u32 = 1024;
 
+/// Smallest disc diameter measured, in full-size pixels: below it a pixel of blur or JPEG
+/// error is several % of the scale, and pupils and the holes of printed letters (a caption's
+/// "o") pass for discs (two of 869 real photos without a target, README "Physical scale").
+const MIN_DISC_PX: f64 = 20.0;
+
+/// Widest field of view a photo of a treated area spans, in mm along its long side. A disc
+/// that would make the photo wider than this is too small for the disc the user named: it is
+/// something else (a pupil in a whole-face photo), not the target.
+const MAX_FIELD_MM: f64 = 500.0;
+
 /// Finds the most contrasted calibration target in `photo`, if any.
 pub fn find_target(photo: &Rgb, disc_mm: f64) -> Option<Target> {
     let (w, h) = photo.dimensions();
@@ -247,14 +257,18 @@ fn measure_disc(
     }
     let disc_level = median(&mut inner)? as f64;
     let ring_level = median(&mut outer)? as f64;
-    // The ring must be white all round: its dimmest tenth still far brighter than the disc.
+    // The ring must be white all round: its dimmest tenth still far brighter than the disc,
+    // and even: its brightest tenth not far above its middle. A printed label is flat; an iris
+    // around a pupil (light eyes pass the other checks) is streaked and has catchlights.
     outer.sort_unstable();
     let ring_low = outer[outer.len() / 10] as f64;
+    let ring_high = outer[outer.len() * 9 / 10] as f64;
     let contrast = (ring_level - disc_level) / ring_level.max(1.0);
     outer_saturation.sort_unstable();
     let ring_saturation = outer_saturation[outer_saturation.len() / 2] as f64 / 1000.0;
     if contrast < 0.5
         || ring_low < disc_level + 0.6 * (ring_level - disc_level)
+        || ring_high > ring_level + 0.4 * (ring_level - disc_level)
         || ring_saturation > 0.18
     {
         return None;
@@ -272,6 +286,10 @@ fn measure_disc(
         }
     }
     let diameter_px = 2.0 * (area / std::f64::consts::PI).sqrt();
+    let field_mm = w.max(h) as f64 / (diameter_px / disc_mm);
+    if diameter_px < MIN_DISC_PX || field_mm > MAX_FIELD_MM {
+        return None;
+    }
     Some(Target {
         centre,
         diameter_px,
@@ -395,5 +413,49 @@ mod tests {
         assert_eq!(find_target(&photo, 10.0), None);
         let plain = Rgb::from_pixel(400, 300, image::Rgb([70, 50, 40]));
         assert_eq!(find_target(&plain, 10.0), None);
+    }
+
+    #[test]
+    fn a_ring_with_bright_streaks_is_not_a_label() {
+        // An iris around a pupil: mostly mid-grey, with a fifth of the angles (streaks,
+        // catchlights) far brighter. Its darkest tenth clears the disc as a label's would.
+        let centre = (300.0, 200.0);
+        let mut photo = photo_with_target(600, 400, centre, 30.0);
+        for (x, y, p) in photo.enumerate_pixels_mut() {
+            let (dx, dy) = (x as f64 - centre.0, y as f64 - centre.1);
+            if p.0 == [235, 235, 232] {
+                let streak = (dy.atan2(dx).to_degrees() + 180.0) % 36.0 < 7.2;
+                *p = if streak {
+                    image::Rgb([250, 250, 250])
+                } else {
+                    image::Rgb([150, 150, 148])
+                };
+            }
+        }
+        assert_eq!(find_target(&photo, 10.0), None);
+        // The same disc with an even ring at the streaks' mid-grey is a target.
+        let even = Rgb::from_fn(600, 400, |x, y| {
+            let p = *photo.get_pixel(x, y);
+            if p.0 == [250, 250, 250] {
+                image::Rgb([150, 150, 148])
+            } else {
+                p
+            }
+        });
+        assert!(find_target(&even, 10.0).is_some());
+    }
+
+    #[test]
+    fn discs_too_small_to_give_a_scale_are_not_targets() {
+        // A 16 px disc (a caption's "o", a pupil): too few pixels for a scale.
+        let small = photo_with_target(400, 300, (200.0, 150.0), 8.0);
+        assert_eq!(find_target(&small, 10.0), None);
+        let measurable = photo_with_target(400, 300, (200.0, 150.0), 12.0);
+        assert!(find_target(&measurable, 10.0).is_some());
+        // A 40 px disc in a 3000 px photo: were it 10 mm, the photo would span 750 mm, no
+        // treated area; a 5 mm disc (the user's `--target-mm 5`) makes it 375 mm.
+        let wide = photo_with_target(3000, 2000, (1500.0, 1000.0), 20.0);
+        assert_eq!(find_target(&wide, 10.0), None);
+        assert!(find_target(&wide, 5.0).is_some());
     }
 }
