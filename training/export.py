@@ -120,7 +120,9 @@ def main() -> None:
     ap.add_argument("--ckpt", default=str(RUNS_DIR / "skinseg-v1.pt"))
     ap.add_argument("--out-dir", default=str(MODELS_DIR))
     ap.add_argument("--stem", default="skinseg-v1")
-    ap.add_argument("--version", default="2.0.0")
+    # The shipped model's version, so that retrain.sh remakes its manifest as shipped; a
+    # retrain meant to replace it passes the next one.
+    ap.add_argument("--version", default="2.1.0")
     a = ap.parse_args()
     torch.set_num_threads(2)
     out = Path(a.out_dir)
