@@ -8,23 +8,18 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use skintrack::calibration::{DEFAULT_DISC_MM, find_target};
+use skintrack::inputs;
 use skintrack::load::{self, LoadOptions};
 
+/// Every photo (skintrack's photo extensions) in `dir` and the folders below it.
 fn photos_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
+    // A folder without photos is an error to `list_photos`; here it only has none.
+    let mut found = inputs::list_photos(dir).unwrap_or_default();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return found;
     };
-    for path in entries.flatten().map(|e| e.path()) {
-        if path.is_dir() {
-            found.extend(photos_under(&path));
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("png"))
-        {
-            found.push(path);
-        }
+    for sub in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        found.extend(photos_under(&sub));
     }
     found
 }
