@@ -3,10 +3,13 @@
 //! percentile of the relative change per source (synthetic: with a bootstrap interval), how
 //! many re-captures read higher and lower than their baseline (a lopsided split is a bias),
 //! and the noise floor fitted on all of it:
-//! |change| ≤ absolute + relative × |reference| for 95 % of the pairs, lowest at their median
-//! reference (skintrack's floors: `src/series/repeatability.rs`, README "Repeatability").
-//! The scar (line) metrics of synthetic series whose truth has no scar (line) enter the floor
-//! but not the p95. Then scar area's p95 over the later sessions the report flags for scar
+//! |change| ≤ absolute + relative × |reference| for 95 % of the synthetic pairs and 95 % of the
+//! real ones, lowest at their mean reference (skintrack's floors:
+//! `src/series/repeatability.rs`, README "Repeatability"), with the share of each source that
+//! skintrack's current floor covers. The scar (line) metrics of synthetic series whose truth
+//! has no scar (line) enter the floor but not the p95; every metric of every real photo enters
+//! the floor, though the real p95 reads scar metrics on the scar close-ups only and line metrics
+//! on the wrinkled faces only. Then scar area's p95 over the later sessions the report flags for scar
 //! regions seen in one photo only (`scar_turnover.beyond_noise`) and over the others, with how
 //! many of each the floor reads as a real change. Then the focus check: how often it flags, and the median change of
 //! roughness and the lesion metrics in photos softer than, as sharp as and sharper than their
@@ -16,7 +19,10 @@
 //! cargo run --locked --example repeatability -- [SYNTHETIC_SERIES] [REAL_PHOTOS_PER_SET] [MODEL.onnx]
 //! ```
 //! MODEL (with its manifest beside it) defaults to the shipped `models/skinseg-v1.onnx`; another
-//! one is how a retrained candidate is judged before it replaces it.
+//! one is how a retrained candidate is judged before it replaces it. With the environment
+//! variable `REPEATABILITY_PAIRS=FILE`, every pair is also written to FILE, one per line:
+//! `source, photo or series, metric, change, |reference|` (tab-separated), to fit or check
+//! floors outside the study.
 //! Synthetic: `skintrack synth` series with `unchanged` lesions (3 sessions each, 1200×900 at
 //! 20 px/mm). Real: photos from `../shared/realdata` (skipped when absent; never copied into
 //! the repository), each captured twice, as at two visits: each photo through its own random
@@ -80,6 +86,10 @@ fn main() -> anyhow::Result<()> {
         .get(2)
         .map_or_else(|| root.join("models/skinseg-v1.onnx"), PathBuf::from);
     let model = Model::load(&model_path)?;
+    let mut pairs_out = match std::env::var_os("REPEATABILITY_PAIRS") {
+        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
 
     let mut synthetic = Changes::new();
     // Lesion metrics of synthetic series whose truth has no lesion of that kind: a speck read
@@ -129,6 +139,12 @@ fn main() -> anyhow::Result<()> {
                 *lesion_free_series.entry(kind).or_default() += 1;
             }
         }
+        write_pairs(
+            &mut pairs_out,
+            "synthetic",
+            &format!("synthetic {seed}"),
+            &changes,
+        )?;
         for (name, values) in changes {
             let metric = name.strip_prefix(FOCUS_PREFIX).unwrap_or(&name);
             let absent = (metric.starts_with("scar_") && !has_scars)
@@ -143,6 +159,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     let mut real = Changes::new();
+    // Every metric of every real photo, for the floor: an unchanged photo's scar area or line
+    // density is noise whatever the set, and a report shows it.
+    let mut real_all = Changes::new();
     let realdata = root.join("../shared/realdata");
     if realdata.is_dir() {
         // Each set speaks for what it shows: scar metrics come from the scar close-ups, line
@@ -174,12 +193,14 @@ fn main() -> anyhow::Result<()> {
                     &mut changes,
                     &label,
                 );
+                write_pairs(&mut pairs_out, set, &label, &changes)?;
                 for (name, values) in changes {
                     let metric = name.strip_prefix(FOCUS_PREFIX).unwrap_or(&name);
                     let lesion_metric = metric.starts_with("scar_") || metric.starts_with("line_");
                     if !lesion_metric || lesions.iter().any(|l| metric.starts_with(l)) {
-                        real.entry(name).or_default().extend(values);
+                        real.entry(name.clone()).or_default().extend(&values);
                     }
+                    real_all.entry(name).or_default().extend(values);
                 }
             }
         }
@@ -188,9 +209,9 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "| metric | synthetic p95 of abs Δ% (n) | synthetic p95: 95 % interval | synthetic CV % | synthetic up / down | real p95 of abs Δ% (n) | real CV % | real up / down | floor: relative % | floor: absolute |"
+        "| metric | synthetic p95 of abs Δ% (n) | synthetic p95: 95 % interval | synthetic CV % | synthetic up / down | real p95 of abs Δ% (n) | real CV % | real up / down | floor: relative % | floor: absolute | current floor covers: synthetic / real |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
@@ -203,12 +224,11 @@ fn main() -> anyhow::Result<()> {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
         let lesion_free = synthetic_lesion_free.get(name).cloned().unwrap_or_default();
-        let all: Vec<_> = values
-            .iter()
-            .chain(&lesion_free)
-            .chain(&real_values)
-            .map(|&(d, r)| (d.abs(), r))
-            .collect();
+        let absolute = |pairs: &mut dyn Iterator<Item = &(f64, f64)>| -> Vec<(f64, f64)> {
+            pairs.map(|&(d, r)| (d.abs(), r)).collect()
+        };
+        let synthetic_pairs = absolute(&mut values.iter().chain(&lesion_free));
+        let real_pairs = absolute(&mut real_all.get(name).into_iter().flatten());
         // A ratio means nothing for angles and colour coordinates (ITA can be negative).
         let ratio_metric = !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str());
         let cv = |values: &[(f64, f64)]| {
@@ -218,15 +238,22 @@ fn main() -> anyhow::Result<()> {
                 "-".to_string()
             }
         };
-        let (relative, absolute) =
-            fit_noise_floor(&all, ratio_metric).map_or(("-".into(), "-".into()), |f| {
+        let (relative, absolute) = fit_noise_floor(&[&synthetic_pairs, &real_pairs], ratio_metric)
+            .map_or(("-".into(), "-".into()), |f| {
                 (
                     format!("{:.1}", f.relative_pct),
                     format!("{:.4}", f.absolute),
                 )
             });
+        let covered = |pairs: &[(f64, f64)]| match series::noise_floor(name, None, 0) {
+            Some(floor) if !pairs.is_empty() => {
+                let inside = pairs.iter().filter(|(d, r)| floor.contains(*d, *r)).count();
+                format!("{:.0} %", 100.0 * inside as f64 / pairs.len() as f64)
+            }
+            _ => "-".to_string(),
+        };
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {relative} | {absolute} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {relative} | {absolute} | {} / {} |",
             p95_rel(&values),
             p95_interval(&values, SYNTHETIC_SESSIONS - 1),
             cv(&values),
@@ -234,6 +261,8 @@ fn main() -> anyhow::Result<()> {
             p95_rel(&real_values),
             cv(&real_values),
             up_down(&real_values),
+            covered(&synthetic_pairs),
+            covered(&real_pairs),
         );
     }
     println!();
@@ -424,6 +453,27 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
         }
         Err(e) => eprintln!("{label}: not measured: {e}"),
     }
+}
+
+/// Every pair of one series' `changes` (metrics only), as tab-separated lines
+/// `source, label, metric, change, |reference|`, for fitting floors outside the study.
+fn write_pairs(
+    out: &mut Option<impl std::io::Write>,
+    source: &str,
+    label: &str,
+    changes: &Changes,
+) -> std::io::Result<()> {
+    let Some(out) = out else { return Ok(()) };
+    for (name, values) in changes {
+        if name.starts_with(FOCUS_PREFIX) || [ONE_PHOTO_ONLY, SEEN_IN_BOTH].contains(&name.as_str())
+        {
+            continue;
+        }
+        for (change, reference) in values {
+            writeln!(out, "{source}\t{label}\t{name}\t{change}\t{reference}")?;
+        }
+    }
+    Ok(())
 }
 
 /// |change| in % of the reference, for the pairs with a non-zero reference.
