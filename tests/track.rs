@@ -100,16 +100,22 @@ fn track_measures_the_fixture_series_against_truth() {
             .unwrap()
             .roughness_comparable
     );
-    // ... and so its roughness and fine-line area stay out of their trends, not out of the
+    // ... and so its roughness and fine lines stay out of their trends, not out of the
     // others.
     let trend_sessions = |name: &str| metric(&report, name).trend.as_ref().unwrap().sessions;
-    assert_eq!(trend_sessions("roughness"), truth.sessions.len() - 1);
-    assert_eq!(trend_sessions("line_area_pct"), truth.sessions.len() - 1);
+    for reads_focus in [
+        "roughness",
+        "line_area_pct",
+        "line_length_mm_per_cm2",
+        "line_count",
+    ] {
+        assert_eq!(
+            trend_sessions(reads_focus),
+            truth.sessions.len() - 1,
+            "{reads_focus}"
+        );
+    }
     assert_eq!(trend_sessions("scar_area_pct"), truth.sessions.len());
-    assert_eq!(
-        trend_sessions("line_length_mm_per_cm2"),
-        truth.sessions.len()
-    );
     // Trends against the truth: the scars shrink by 37 %, a clear trend beyond noise; the fine
     // lines fade but keep their length (+1.5 %), so their density's trend, however steady, is
     // not read as improving: it moves less than the noise floor over the series.
@@ -128,7 +134,15 @@ fn track_measures_the_fixture_series_against_truth() {
         .filter(|m| m.reads_focus)
         .map(|m| m.name.as_str())
         .collect();
-    assert_eq!(reading_focus, ["line_area_pct", "roughness"]);
+    assert_eq!(
+        reading_focus,
+        [
+            "line_area_pct",
+            "line_length_mm_per_cm2",
+            "line_count",
+            "roughness"
+        ]
+    );
 
     // Areas: the lesions lie inside the common region, so region share × region = true area.
     let region_px = report.common_region.pixels as f64;

@@ -43,7 +43,7 @@ pub struct SeriesSummary {
     /// Per main metric: (unit, baseline value, last value, delta, delta %).
     pub metrics: Vec<Option<MetricChange>>,
     /// Whether the last session's photo is sharp alike with the baseline's, so that its
-    /// roughness and fine-line area compare (`None`: no later session, or measured before
+    /// roughness and fine lines compare (`None`: no later session, or measured before
     /// skintrack read focus).
     pub roughness_comparable: Option<bool>,
     /// Scar regions the last session or the baseline has and the other does not: its scar
@@ -303,7 +303,7 @@ fn url_segment(text: &str) -> String {
 }
 
 /// A main metric's change since baseline for summary.html; `sharp_alike` false marks the
-/// change of a metric that reads focus (roughness, fine-line area) between photos whose focus
+/// change of a metric that reads focus (roughness, fine lines) between photos whose focus
 /// differs ("focus differs", not "within noise").
 fn fmt_change(m: &Option<MetricChange>, sharp_alike: bool) -> String {
     match m {
@@ -525,8 +525,8 @@ mod tests {
     }
 
     /// The last session's photo is softer than the baseline's: its roughness and fine-line
-    /// area changes read "focus differs" (never "within noise"); the other metrics keep their
-    /// reading.
+    /// changes (area, length, count) read "focus differs" (never "within noise"); the other
+    /// metrics keep their reading.
     #[test]
     fn focus_sensitive_changes_between_unequally_sharp_photos_read_focus_differs() {
         let mut row = SeriesSummary {
@@ -534,8 +534,8 @@ mod tests {
             ..two_sessions_within_noise()
         };
         let html = render_html(std::slice::from_ref(&row), &[]);
-        assert_eq!(html.matches("focus differs").count(), 2, "{html}");
-        assert_eq!(html.matches("within noise").count(), MAIN_METRICS.len() - 2);
+        assert_eq!(html.matches("focus differs").count(), 4, "{html}");
+        assert_eq!(html.matches("within noise").count(), MAIN_METRICS.len() - 4);
         let csv =
             String::from_utf8(render_csv(std::slice::from_ref(&row), Path::new("s.csv")).unwrap())
                 .unwrap();

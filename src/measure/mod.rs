@@ -53,9 +53,20 @@ pub fn fine_detail_ratio(fine_detail: f64, reference: f64) -> f64 {
 /// re-captures of unchanged skin, by the focus check's verdict on the later photo (README
 /// "Repeatability", median change softer / in range / sharper): roughness −3.3 / +1.2 / +3.6 %;
 /// fine-line area +3.1 / −0.8 / −5.2 % (a softer photo's lines read wider), about its noise
-/// floor. Fine-line density (skeleton length, −0.3 / −0.2 / +0.2 %) and scar area
-/// (−0.3 / +0.2 / −0.2 %) do not move with focus.
-pub const FOCUS_SENSITIVE_METRICS: [&str; 2] = ["roughness", "line_area_pct"];
+/// floor. Fine-line density (skeleton length) and count hold on synthetic skin
+/// (−0.3 / −0.2 / +0.2 %), whose lines are drawn bold, but not on real skin: real photos
+/// blurred by 1 px (the check reads 0.55–0.85) lose 96–100 % of their fine lines, by 0.6 px
+/// (0.83–1.01) 27–100 %. Scar area (−0.3 / +0.2 / −0.2 % on synthetic skin) is left out: on
+/// real skin it moves either way with blur, as it does between any two captures.
+pub const FOCUS_SENSITIVE_METRICS: [&str; 6] = [
+    "roughness",
+    "line_area_pct",
+    "line_length_px_per_mp",
+    "line_length_mm_per_cm2",
+    // The batch summary's name for whichever of the two a series has.
+    "line_length",
+    "line_count",
+];
 
 /// Whether `metric` reads focus ([`FOCUS_SENSITIVE_METRICS`]).
 pub fn reads_focus(metric: &str) -> bool {

@@ -113,7 +113,7 @@ pub fn metric_chart(report: &Report, metric: &MetricSeries) -> Result<String, St
         .iter()
         .filter_map(|v| position(v.session).map(|i| (xs[i], v.value)))
         .collect();
-    // A metric that reads focus (roughness, fine-line area), from a photo whose focus differs
+    // A metric that reads focus (roughness, fine lines), from a photo whose focus differs
     // from the baseline's, reads focus, not skin: it is drawn apart and, as in the report's
     // trend, left out of the trend line.
     let sharp_alike: Vec<bool> = shown

@@ -127,7 +127,7 @@ enum Reading {
     Worsened,
     /// Beyond noise on a context metric, or with no direction.
     Changed,
-    /// A metric that reads focus (roughness, fine-line area) between two photos not sharp
+    /// A metric that reads focus (roughness, fine lines) between two photos not sharp
     /// alike: focus, not skin, may explain the change.
     FocusDiffers,
 }
@@ -414,7 +414,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
     values.insert("chart_value_colour", css_colour(chart::VALUE_COLOUR));
     values.insert("chart_band_colour", css_colour(chart::BAND_COLOUR));
     values.insert("chart_trend_colour", css_colour(chart::TREND_COLOUR));
-    // Only where a chart draws one: roughness or fine-line area from a photo whose focus
+    // Only where a chart draws one: roughness or fine lines from a photo whose focus
     // differs from the baseline's.
     let any_focus_differs = report
         .sessions
@@ -425,7 +425,7 @@ pub fn render(report: &Report, visuals: &[SessionVisuals]) -> Result<String, Str
         if any_focus_differs {
             format!(
                 "<span><span class=\"swatch cross\" style=\"color:{}\">✕</span>roughness or \
-                 fine-line area from a photo whose focus differs from the baseline's (left out \
+                 fine lines from a photo whose focus differs from the baseline's (left out \
                  of its trend)</span>",
                 css_colour(chart::FOCUS_COLOUR)
             )
@@ -913,7 +913,7 @@ fn status_badge(s: &SessionReport, prefix: &str) -> String {
 }
 
 /// "softer than the baseline" or "sharper than the baseline" when a session's photo is not
-/// sharp alike with the baseline's, so its roughness and fine-line area do not compare with it.
+/// sharp alike with the baseline's, so its roughness and fine lines do not compare with it.
 fn focus_text(s: &SessionReport) -> Option<&'static str> {
     let focus = s.focus.as_ref().filter(|f| !f.roughness_comparable)?;
     Some(if focus.fine_detail_ratio < 1.0 {
@@ -989,7 +989,7 @@ fn sessions(report: &Report, pictures: &[Pictures], size: (u32, u32)) -> String 
             let _ = write!(
                 meta,
                 "<span class=\"badge focus\" title=\"fine detail {} × the baseline's: \
-                 roughness and fine-line area do not compare\">{focus}</span>",
+                 roughness and fine lines do not compare\">{focus}</span>",
                 escape(&format_number(
                     s.focus.as_ref().map_or(1.0, |f| f.fine_detail_ratio)
                 )),

@@ -10,7 +10,7 @@ use super::repeatability;
 
 /// Per metric: its value at each session, the changes, their noise marking and the trend.
 /// `dates[i]` is session i's capture date, if known; `px_per_mm` the series' scale. The trend
-/// of a metric that reads focus ([`crate::measure::reads_focus`]: roughness, fine-line area)
+/// of a metric that reads focus ([`crate::measure::reads_focus`]: roughness, fine lines)
 /// leaves out sessions whose focus differs from the baseline's
 /// ([`crate::measure::focus_comparable`]): their value reads focus, not skin.
 pub fn metric_series(
@@ -274,7 +274,7 @@ mod tests {
     }
 
     /// A session photographed softer than the baseline (fine detail 0.6×) reads smoother: its
-    /// roughness and fine-line area stay in the table but not in their trends, while every
+    /// roughness and fine lines stay in the table but not in their trends, while every
     /// other metric's trend keeps it.
     #[test]
     fn focus_sensitive_trends_leave_out_sessions_not_as_sharp_as_the_baseline() {
@@ -316,8 +316,9 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .sessions,
-            4
+            3
         );
+        assert_eq!(by_name("line_count").trend.as_ref().unwrap().sessions, 3);
     }
 
     use crate::report::NoiseFloor;
