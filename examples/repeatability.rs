@@ -215,20 +215,14 @@ fn main() -> anyhow::Result<()> {
     let names: std::collections::BTreeSet<&String> = synthetic
         .keys()
         .chain(real.keys())
-        .filter(|name| {
-            !name.starts_with(FOCUS_PREFIX)
-                && ![ONE_PHOTO_ONLY, SEEN_IN_BOTH].contains(&name.as_str())
-        })
+        .filter(|name| is_metric(name))
         .collect();
     for name in names {
         let values = synthetic.get(name).cloned().unwrap_or_default();
         let real_values = real.get(name).cloned().unwrap_or_default();
         let lesion_free = synthetic_lesion_free.get(name).cloned().unwrap_or_default();
-        let absolute = |pairs: &mut dyn Iterator<Item = &(f64, f64)>| -> Vec<(f64, f64)> {
-            pairs.map(|&(d, r)| (d.abs(), r)).collect()
-        };
-        let synthetic_pairs = absolute(&mut values.iter().chain(&lesion_free));
-        let real_pairs = absolute(&mut real_all.get(name).into_iter().flatten());
+        let synthetic_pairs = with_absolute_change(values.iter().chain(&lesion_free));
+        let real_pairs = with_absolute_change(real_all.get(name).into_iter().flatten());
         // A ratio means nothing for angles and colour coordinates (ITA can be negative).
         let ratio_metric = !ABSOLUTE_CHANGE_METRICS.contains(&name.as_str());
         let cv = |values: &[(f64, f64)]| {
@@ -455,6 +449,16 @@ fn collect(photos: &[Photo], model: &Model, opts: &SeriesOptions, out: &mut Chan
     }
 }
 
+/// Whether a key of [`Changes`] is a metric's, not one of the focus or turnover tables'.
+fn is_metric(name: &str) -> bool {
+    !name.starts_with(FOCUS_PREFIX) && ![ONE_PHOTO_ONLY, SEEN_IN_BOTH].contains(&name)
+}
+
+/// (|change|, reference) of each pair, as the floor fit takes them.
+fn with_absolute_change<'a>(pairs: impl Iterator<Item = &'a (f64, f64)>) -> Vec<(f64, f64)> {
+    pairs.map(|&(d, r)| (d.abs(), r)).collect()
+}
+
 /// Every pair of one series' `changes` (metrics only), as tab-separated lines
 /// `source, label, metric, change, |reference|`, for fitting floors outside the study.
 fn write_pairs(
@@ -464,11 +468,7 @@ fn write_pairs(
     changes: &Changes,
 ) -> std::io::Result<()> {
     let Some(out) = out else { return Ok(()) };
-    for (name, values) in changes {
-        if name.starts_with(FOCUS_PREFIX) || [ONE_PHOTO_ONLY, SEEN_IN_BOTH].contains(&name.as_str())
-        {
-            continue;
-        }
+    for (name, values) in changes.iter().filter(|(name, _)| is_metric(name)) {
         for (change, reference) in values {
             writeln!(out, "{source}\t{label}\t{name}\t{change}\t{reference}")?;
         }
